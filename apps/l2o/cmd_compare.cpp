@@ -1,0 +1,103 @@
+// `l2o compare`: a learned optimizer against hand-designed baselines, each at the best rate of a
+// learning-rate grid, on the same test problems; writes the table, CSV, JSON and plot.
+#include "common.h"
+
+#include <l2o/core/error.h>
+#include <l2o/core/progress.h>
+#include <l2o/eval/report.h>
+#include <l2o/io/checkpoint.h>
+#include <l2o/io/files.h>
+#include <l2o/learned/registry.h>
+#include <l2o/problems/registry.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+
+namespace l2o {
+namespace app {
+
+namespace {
+struct CompareArgs {
+  std::vector<std::string> checkpoints;
+  std::string baselines = "adam,rmsprop,nag,sgd";
+  std::string lr_grid = "0.0001,0.0003,0.001,0.003,0.01,0.03,0.1,0.3,1";
+  std::string output_dir = "runs/compare", title;
+  eval::EvalOptions options;
+  int threads = 0;
+};
+}  // namespace
+
+void add_compare(CLI::App& app) {
+  auto a = std::make_shared<CompareArgs>();
+  auto* cmd = app.add_subcommand("compare", "compare learned optimizers with baselines tuned over a learning-rate grid");
+  add_config_option(cmd);
+  cmd->add_option("--checkpoint", a->checkpoints, "learned optimizer checkpoint(s); label with LABEL=PATH")
+      ->required()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--baselines", a->baselines, "comma-separated baseline rules (see l2o problems)")->capture_default_str();
+  cmd->add_option("--lr_grid", a->lr_grid, "comma-separated learning rates tried for every baseline")->capture_default_str();
+  cmd->add_option("--problem", a->options.problem, "test problem spec")->capture_default_str();
+  cmd->add_option("--num_steps", a->options.num_steps, "inner steps")->capture_default_str();
+  cmd->add_option("--seeds", a->options.seeds, "independent test problems")->capture_default_str();
+  cmd->add_option("--seed", a->options.seed, "base seed of the test stream")->capture_default_str();
+  cmd->add_option("--title", a->title, "plot title");
+  cmd->add_option("-o,--output_dir", a->output_dir, "folder for table.md, summary.json, curves.csv, loss.png/svg")
+      ->capture_default_str();
+  add_threads_option(cmd, &a->threads);
+  cmd->callback([a] {
+    apply_threads(a->threads);
+    // Everything is checked before any work, so bad input leaves no files behind.
+    std::vector<std::pair<std::string, optim::RulePtr>> learned_rules;
+    for (const auto& item : a->checkpoints) {
+      const auto eq = item.find('=');
+      const std::string path = eq == std::string::npos ? item : item.substr(eq + 1);
+      optim::RulePtr rule = io::load_rule(path);
+      learned_rules.emplace_back(eq == std::string::npos ? rule->name() + " (learned)" : item.substr(0, eq), rule);
+    }
+    const auto baselines = split(a->baselines, ',');
+    for (const auto& b : baselines) learned::make_rule(b);
+    const auto lrs = parse_doubles(a->lr_grid, "--lr_grid");
+    problems::ProblemSet::parse(a->options.problem);
+    io::ensure_writable_dir(a->output_dir);
+
+    std::vector<eval::Curves> curves;
+    std::vector<eval::Summary> summaries;
+    nlohmann::json grids = nlohmann::json::object();
+    Progress progress("compare", static_cast<int64_t>(learned_rules.size() + baselines.size()));
+    int64_t done = 0;
+    for (const auto& lr : learned_rules) {
+      curves.push_back(eval::evaluate_rule(*lr.second, a->options, lr.first));
+      summaries.push_back(eval::summarize(curves.back(), a->options.num_steps));
+      progress.update(++done, lr.first);
+    }
+    for (const auto& b : baselines) {
+      eval::GridResult g = eval::best_of_grid(b, lrs, a->options);
+      for (const auto& s : g.scores) grids[b].push_back({{"lr", s.first}, {"sum_of_losses_mean", s.second}});
+      curves.push_back(std::move(g.best));
+      summaries.push_back(eval::summarize(curves.back(), a->options.num_steps));
+      progress.update(++done, b);
+    }
+    progress.finish();
+    const nlohmann::json meta = {{"problem", a->options.problem}, {"num_steps", a->options.num_steps},
+                                 {"seeds", a->options.seeds},     {"seed", a->options.seed},
+                                 {"lr_grid", lrs},                {"grid_scores", grids},
+                                 {"sum_of_losses", "sum over t=1..num_steps of the objective after step t"}};
+    // Ratios are given against the first baseline (Adam by default).
+    const int reference = static_cast<int>(learned_rules.size());
+    const std::string table = eval::summary_table(summaries, reference < static_cast<int>(summaries.size()) ? reference : -1);
+    io::write_text_atomic(a->output_dir + "/curves.csv", eval::curves_csv(curves));
+    io::write_text_atomic(a->output_dir + "/summary.json", eval::summary_json(summaries, meta.dump()));
+    io::write_text_atomic(a->output_dir + "/table.md", table);
+    const std::string title = a->title.empty() ? "mean loss over " + std::to_string(a->options.seeds) + " seeds: " +
+                                                     a->options.problem
+                                               : a->title;
+    eval::plot_curves(a->output_dir + "/loss", curves, title);
+    std::printf("%s", table.c_str());
+    std::printf("written: %s/{table.md,summary.json,curves.csv,loss.png,loss.svg}\n", a->output_dir.c_str());
+  });
+}
+
+}  // namespace app
+}  // namespace l2o

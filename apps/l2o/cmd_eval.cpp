@@ -1,0 +1,61 @@
+// `l2o eval`: meta-test one optimizer (a checkpoint or a rule spec) on fresh test problems.
+#include "common.h"
+
+#include <l2o/core/error.h>
+#include <l2o/eval/report.h>
+#include <l2o/io/checkpoint.h>
+#include <l2o/io/files.h>
+#include <l2o/learned/registry.h>
+#include <l2o/problems/registry.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+
+namespace l2o {
+namespace app {
+
+namespace {
+struct EvalArgs {
+  std::string checkpoint, optimizer, label, output_dir = "runs/eval";
+  eval::EvalOptions options;
+  int threads = 0;
+};
+}  // namespace
+
+void add_eval(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  auto* cmd = app.add_subcommand("eval", "meta-test one optimizer: per-step CSV, JSON summary, table and plot");
+  add_config_option(cmd);
+  auto* ck = cmd->add_option("--checkpoint", a->checkpoint, "learned optimizer checkpoint (from l2o train)");
+  cmd->add_option("--optimizer", a->optimizer, "or a rule spec, e.g. adam:lr=0.01")->excludes(ck);
+  cmd->add_option("--label", a->label, "name in tables and plots (default: the rule's name)");
+  cmd->add_option("--problem", a->options.problem, "test problem spec")->capture_default_str();
+  cmd->add_option("--num_steps", a->options.num_steps, "inner steps")->capture_default_str();
+  cmd->add_option("--seeds", a->options.seeds, "independent test problems")->capture_default_str();
+  cmd->add_option("--seed", a->options.seed, "base seed of the test stream")->capture_default_str();
+  cmd->add_option("-o,--output_dir", a->output_dir, "folder for curves.csv, summary.json, loss.png")->capture_default_str();
+  add_threads_option(cmd, &a->threads);
+  cmd->callback([a] {
+    apply_threads(a->threads);
+    L2O_CHECK(!a->checkpoint.empty() || !a->optimizer.empty(), "give --checkpoint or --optimizer");
+    // Check everything the run needs before it starts, so bad input leaves no files behind.
+    const optim::RulePtr rule = a->checkpoint.empty() ? learned::make_rule(a->optimizer) : io::load_rule(a->checkpoint);
+    problems::ProblemSet::parse(a->options.problem);
+    io::ensure_writable_dir(a->output_dir);
+    const std::string label = a->label.empty() ? rule->name() : a->label;
+    const eval::Curves curves = eval::evaluate_rule(*rule, a->options, label);
+    const eval::Summary summary = eval::summarize(curves, a->options.num_steps);
+    const nlohmann::json meta = {{"problem", a->options.problem}, {"num_steps", a->options.num_steps},
+                                 {"seeds", a->options.seeds}, {"seed", a->options.seed},
+                                 {"checkpoint", a->checkpoint}};
+    io::write_text_atomic(a->output_dir + "/curves.csv", eval::curves_csv({curves}));
+    io::write_text_atomic(a->output_dir + "/summary.json", eval::summary_json({summary}, meta.dump()));
+    eval::plot_curves(a->output_dir + "/loss", {curves}, label + " on " + a->options.problem);
+    std::printf("%s", eval::summary_table({summary}).c_str());
+  });
+}
+
+}  // namespace app
+}  // namespace l2o

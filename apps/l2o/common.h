@@ -1,0 +1,33 @@
+#pragma once
+// Shared pieces of the l2o subcommands.
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace l2o {
+namespace app {
+
+/// Registers each subcommand on the top-level app.
+void add_train(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_compare(CLI::App& app);
+void add_problems(CLI::App& app);
+
+/// Adds --threads to a subcommand and applies it before the subcommand runs.
+void add_threads_option(CLI::App* cmd, int* threads);
+void apply_threads(int threads);
+/// Parses "1e-3,1e-2,0.1" (throws l2o::Error naming the bad item).
+std::vector<double> parse_doubles(const std::string& text, const std::string& what);
+/// Replaces `--config FILE` by the file's `key = value` lines as `--key=value` flags placed right after
+/// the subcommand, so flags given on the command line (which come later) win. The file is a TOML
+/// subset: top-level keys, strings, numbers and booleans, `#` comments. Throws l2o::Error on a
+/// missing or malformed file.
+std::vector<std::string> expand_config(int argc, char** argv);
+/// Registers --config on a subcommand (for --help; main() expands it before parsing).
+void add_config_option(CLI::App* cmd);
+/// Splits "a,b,c".
+std::vector<std::string> split(const std::string& text, char sep);
+
+}  // namespace app
+}  // namespace l2o

@@ -1,0 +1,122 @@
+#pragma once
+/// Meta-training by truncated BPTT (SPEC §3): sample a problem, cut its trajectory of `num_steps`
+/// into unrolls of `unroll_length`, take one meta-gradient step per unroll, validate on fixed fresh
+/// problems every `evaluation_period` meta-iterations, keep the best and the latest checkpoint.
+#include <l2o/meta/unroll.h>
+#include <l2o/problems/registry.h>
+
+#include <nlohmann/json_fwd.hpp>
+#include <torch/arg.h>
+
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace torch {
+namespace optim {
+class Optimizer;
+}
+}  // namespace torch
+
+namespace l2o {
+namespace meta {
+
+/// Every knob of meta-training; the same names are the command-line flags and config keys.
+struct TrainOptions {
+  /// Spec of the learned rule, e.g. `lstm:output_scale=0.1`.
+  TORCH_ARG(std::string, optimizer) = "lstm";
+  /// Problem set, e.g. `dm_quadratic:batch=128,dim=10`.
+  TORCH_ARG(std::string, problem) = "dm_quadratic";
+  TORCH_ARG(int64_t, meta_iterations) = 100;
+  /// Inner steps per meta-iteration (DM: 100).
+  TORCH_ARG(int64_t, num_steps) = 100;
+  /// Inner steps per truncation (DM: 20).
+  TORCH_ARG(int64_t, unroll_length) = 20;
+  /// "sum" (DM) or "log_ratio" (L2O-Scale).
+  TORCH_ARG(std::string, objective) = "sum";
+  /// "adam" (DM) or "rmsprop" (L2O-Scale).
+  TORCH_ARG(std::string, meta_optimizer) = "adam";
+  TORCH_ARG(double, meta_lr) = 1e-3;
+  /// Meta-gradient entries are clipped to [−clip_value, clip_value] after non-finite ones are zeroed.
+  TORCH_ARG(double, clip_value) = 1e4;
+  /// Global-norm clipping of the meta-gradient (0 = off).
+  TORCH_ARG(double, clip_norm) = 0;
+  TORCH_ARG(bool, second_derivatives) = false;
+  /// Stop an inner run when f > blowup_factor·f₀ (0 = only on non-finite f).
+  TORCH_ARG(double, blowup_factor) = 0;
+  /// Validate every this many meta-iterations (0 = never).
+  TORCH_ARG(int64_t, evaluation_period) = 10;
+  /// Fresh problems per validation (the same ones every time).
+  TORCH_ARG(int64_t, evaluation_epochs) = 5;
+  TORCH_ARG(int64_t, seed) = 0;
+  /// Folder for checkpoints and the training log ("" = keep nothing on disk).
+  TORCH_ARG(std::string, output_dir) = "";
+
+
+ public:
+  /// Throws l2o::Error naming the bad value and the fix.
+  void validate() const;
+  nlohmann::json to_json() const;
+  static TrainOptions from_json(const nlohmann::json& j);
+};
+
+/// Counters that a checkpoint carries so that training resumes exactly where it stopped.
+struct TrainerCounters {
+  int64_t iteration = 0;
+  double best_validation = std::numeric_limits<double>::infinity();
+  int64_t best_iteration = -1;
+  int64_t nonfinite_entries = 0;
+  int64_t diverged_unrolls = 0;
+};
+
+/// One line of the training log.
+struct IterationRecord {
+  int64_t iteration = 0;
+  /// Mean over unrolls of the meta-loss.
+  double meta_loss = 0;
+  /// f at the last inner step of the meta-iteration.
+  double final_loss = 0;
+  int64_t nonfinite_entries = 0;
+  bool diverged = false;
+  double seconds = 0;
+  std::optional<double> validation;
+};
+
+class Trainer {
+ public:
+  /// A new run: builds the rule from options.optimizer with φ seeded by options.seed.
+  explicit Trainer(TrainOptions options);
+  ~Trainer();
+  /// Continues the run saved in `checkpoint` (options, φ, meta-optimizer, counters).
+  /// `meta_iterations` > 0 changes the target; a non-empty `output_dir` moves where it writes.
+  static std::unique_ptr<Trainer> resume(const std::string& checkpoint, int64_t meta_iterations = 0,
+                                         const std::string& output_dir = "");
+
+  /// One meta-iteration, followed by validation and checkpoints when they are due.
+  IterationRecord step();
+  /// Runs until options.meta_iterations, with a progress line unless quiet.
+  void run(bool quiet = false);
+  /// Mean validation objective over the fixed validation problems (lower is better).
+  double validate();
+  /// Writes a checkpoint of the current state.
+  void save(const std::string& path) const;
+
+  optim::RulePtr rule() const { return rule_; }
+  const TrainOptions& options() const { return options_; }
+  const TrainerCounters& counters() const { return counters_; }
+
+ private:
+  void build_meta_optimizer();
+  void append_log(const IterationRecord& record);
+  std::string record_json() const;
+
+  TrainOptions options_;
+  optim::RulePtr rule_;
+  problems::ProblemSet problems_;
+  std::unique_ptr<torch::optim::Optimizer> meta_optimizer_;
+  TrainerCounters counters_;
+};
+
+}  // namespace meta
+}  // namespace l2o

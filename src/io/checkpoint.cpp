@@ -1,0 +1,110 @@
+#include <l2o/core/error.h>
+#include <l2o/core/version.h>
+#include <l2o/io/checkpoint.h>
+#include <l2o/io/files.h>
+#include <l2o/learned/registry.h>
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+namespace l2o {
+namespace io {
+
+namespace {
+constexpr const char* kKind = "l2o-checkpoint";
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  L2O_CHECK(std::filesystem::is_regular_file(path), "checkpoint '", path, "' does not exist");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    L2O_FAIL("checkpoint '", path, "' is corrupt or not an l2o checkpoint (", first_line(e.what_without_backtrace()), ")");
+  }
+  return archive;
+}
+
+std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
+  c10::IValue v;
+  L2O_CHECK(archive.try_read(key, v) && v.isString(), "checkpoint '", path, "' has no '", key,
+            "' entry: not an l2o checkpoint");
+  return v.toStringRef();
+}
+
+CheckpointInfo read_info(torch::serialize::InputArchive& archive, const std::string& path) {
+  CheckpointInfo info;
+  L2O_CHECK(read_string(archive, "kind", path) == kKind, "file '", path, "' is not an l2o checkpoint");
+  c10::IValue format;
+  L2O_CHECK(archive.try_read("format", format) && format.isInt(), "checkpoint '", path, "' has no format version");
+  info.format = format.toInt();
+  L2O_CHECK(info.format == kCheckpointFormat, "checkpoint '", path, "' has format version ", info.format,
+            " but this l2o reads version ", kCheckpointFormat);
+  info.rule_spec = read_string(archive, "rule", path);
+  info.trainer_json = read_string(archive, "trainer", path);
+  return info;
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, optim::UpdateRule& rule, const torch::optim::Optimizer* meta_optimizer,
+                     const std::string& trainer_json) {
+  L2O_CHECK(rule.module() != nullptr, "cannot checkpoint '", rule.name(), "': it has no learned parameters");
+  torch::serialize::OutputArchive archive;
+  archive.write("kind", c10::IValue(std::string(kKind)));
+  archive.write("format", c10::IValue(static_cast<int64_t>(kCheckpointFormat)));
+  archive.write("rule", c10::IValue(rule.spec().str()));
+  archive.write("trainer", c10::IValue(trainer_json));
+  torch::serialize::OutputArchive phi;
+  rule.module()->save(phi);
+  archive.write("phi", phi);
+  if (meta_optimizer != nullptr) {
+    torch::serialize::OutputArchive opt;
+    meta_optimizer->save(opt);
+    archive.write("meta_optimizer", opt);
+  }
+  write_atomic(path, [&](const std::string& tmp) {
+    try {
+      archive.save_to(tmp);
+    } catch (const c10::Error& e) {
+      L2O_FAIL("cannot write checkpoint '", path, "': ", first_line(e.what_without_backtrace()));
+    }
+  });
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  auto archive = open_archive(path);
+  return read_info(archive, path);
+}
+
+void load_into(const std::string& path, optim::UpdateRule& rule, torch::optim::Optimizer* meta_optimizer) {
+  auto archive = open_archive(path);
+  const CheckpointInfo info = read_info(archive, path);
+  L2O_CHECK(info.rule_spec == rule.spec().str(), "checkpoint '", path, "' holds optimizer '", info.rule_spec,
+            "', not '", rule.spec().str(), "'");
+  L2O_CHECK(rule.module() != nullptr, "optimizer '", rule.name(), "' has no learned parameters to load");
+  try {
+    torch::serialize::InputArchive phi;
+    L2O_CHECK(archive.try_read("phi", phi), "checkpoint '", path, "' has no parameters");
+    rule.module()->load(phi);
+    if (meta_optimizer != nullptr) {
+      torch::serialize::InputArchive opt;
+      L2O_CHECK(archive.try_read("meta_optimizer", opt), "checkpoint '", path, "' has no meta-optimizer state");
+      meta_optimizer->load(opt);
+    }
+  } catch (const c10::Error& e) {
+    L2O_FAIL("checkpoint '", path, "' does not match optimizer '", info.rule_spec, "' (",
+             first_line(e.what_without_backtrace()), ")");
+  }
+}
+
+optim::RulePtr load_rule(const std::string& path) {
+  const CheckpointInfo info = read_checkpoint_info(path);
+  optim::RulePtr rule = learned::make_rule(info.rule_spec);
+  load_into(path, *rule, nullptr);
+  return rule;
+}
+
+}  // namespace io
+}  // namespace l2o

@@ -1,0 +1,39 @@
+#include <l2o/core/error.h>
+#include <l2o/learned/lstm.h>
+#include <l2o/learned/registry.h>
+#include <l2o/optim/adagrad.h>
+#include <l2o/optim/adam.h>
+#include <l2o/optim/rmsprop.h>
+#include <l2o/optim/sgd.h>
+
+namespace l2o {
+namespace learned {
+
+std::vector<std::pair<std::string, std::string>> rule_catalogue() {
+  return {
+      {"sgd", "gradient descent (torch::optim::SGD; lr, momentum, dampening, weight_decay, nesterov)"},
+      {"momentum", "SGD with momentum 0.9 (torch::optim::SGD)"},
+      {"nag", "Nesterov accelerated gradient, momentum 0.9 (torch::optim::SGD nesterov)"},
+      {"rmsprop", "RMSProp (torch::optim::RMSprop; lr, alpha, eps, weight_decay, momentum, centered)"},
+      {"adam", "Adam (torch::optim::Adam; lr, beta1, beta2, eps, weight_decay, amsgrad)"},
+      {"adagrad", "Adagrad (torch::optim::Adagrad; lr, lr_decay, weight_decay, initial_accumulator_value, eps)"},
+      {"lstm", "learned: coordinatewise deep LSTM of Andrychowicz et al. 2016 (hidden_size, num_layers, "
+               "preprocess=none|logsign, k, output_scale)"},
+  };
+}
+
+optim::RulePtr make_rule(const std::string& text) {
+  const Spec spec = Spec::parse(text);
+  const std::string& n = spec.name();
+  if (n == "sgd" || n == "momentum" || n == "nag") return optim::Sgd::from_spec(spec);
+  if (n == "adam") return optim::Adam::from_spec(spec);
+  if (n == "rmsprop") return optim::Rmsprop::from_spec(spec);
+  if (n == "adagrad") return optim::Adagrad::from_spec(spec);
+  if (n == "lstm") return CoordinatewiseLstm::from_spec(spec);
+  std::string known;
+  for (const auto& kv : rule_catalogue()) known += (known.empty() ? "" : ", ") + kv.first;
+  L2O_FAIL("unknown optimizer '", n, "' (known: ", known, ")");
+}
+
+}  // namespace learned
+}  // namespace l2o

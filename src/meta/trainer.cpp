@@ -1,0 +1,250 @@
+#include <l2o/core/error.h>
+#include <l2o/core/progress.h>
+#include <l2o/core/rng.h>
+#include <l2o/io/checkpoint.h>
+#include <l2o/io/files.h>
+#include <l2o/learned/registry.h>
+#include <l2o/meta/trainer.h>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace l2o {
+namespace meta {
+
+void TrainOptions::validate() const {
+  L2O_CHECK(meta_iterations() >= 0, "meta_iterations=", meta_iterations(), " must be >= 0");
+  L2O_CHECK(num_steps() > 0, "num_steps=", num_steps(), " must be > 0");
+  L2O_CHECK(unroll_length() > 0 && unroll_length() <= num_steps(), "unroll_length=", unroll_length(),
+            " must lie in [1, num_steps=", num_steps(), "]");
+  parse_objective(objective());
+  L2O_CHECK(meta_optimizer() == "adam" || meta_optimizer() == "rmsprop", "meta_optimizer='", meta_optimizer(),
+            "' is not one of adam, rmsprop");
+  L2O_CHECK(meta_lr() > 0, "meta_lr=", meta_lr(), " must be > 0");
+  L2O_CHECK(clip_value() > 0, "clip_value=", clip_value(), " must be > 0");
+  L2O_CHECK(clip_norm() >= 0, "clip_norm=", clip_norm(), " must be >= 0 (0 disables it)");
+  L2O_CHECK(blowup_factor() >= 0, "blowup_factor=", blowup_factor(), " must be >= 0 (0 disables it)");
+  L2O_CHECK(evaluation_period() >= 0, "evaluation_period=", evaluation_period(), " must be >= 0");
+  L2O_CHECK(evaluation_epochs() > 0, "evaluation_epochs=", evaluation_epochs(), " must be > 0");
+}
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"optimizer", optimizer()},           {"problem", problem()},
+          {"meta_iterations", meta_iterations()}, {"num_steps", num_steps()},
+          {"unroll_length", unroll_length()},     {"objective", objective()},
+          {"meta_optimizer", meta_optimizer()},   {"meta_lr", meta_lr()},
+          {"clip_value", clip_value()},           {"clip_norm", clip_norm()},
+          {"second_derivatives", second_derivatives()}, {"blowup_factor", blowup_factor()},
+          {"evaluation_period", evaluation_period()},   {"evaluation_epochs", evaluation_epochs()},
+          {"seed", seed()},                       {"output_dir", output_dir()}};
+}
+
+TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
+  TrainOptions o;
+  try {
+    o.optimizer(j.at("optimizer")).problem(j.at("problem")).meta_iterations(j.at("meta_iterations"));
+    o.num_steps(j.at("num_steps")).unroll_length(j.at("unroll_length")).objective(j.at("objective"));
+    o.meta_optimizer(j.at("meta_optimizer")).meta_lr(j.at("meta_lr")).clip_value(j.at("clip_value"));
+    o.clip_norm(j.at("clip_norm")).second_derivatives(j.at("second_derivatives"));
+    o.blowup_factor(j.at("blowup_factor")).evaluation_period(j.at("evaluation_period"));
+    o.evaluation_epochs(j.at("evaluation_epochs")).seed(j.at("seed")).output_dir(j.at("output_dir"));
+  } catch (const nlohmann::json::exception& e) {
+    L2O_FAIL("bad training options record: ", e.what());
+  }
+  return o;
+}
+
+Trainer::Trainer(TrainOptions options)
+    : options_(std::move(options)), problems_(problems::ProblemSet::parse(options_.problem())) {
+  options_.validate();
+  {
+    // φ's initial draw comes from the run's seed, not from whatever the global generator holds.
+    torch::manual_seed(mix_seed(static_cast<uint64_t>(options_.seed()), Stream::kInit, 0));
+    rule_ = learned::make_rule(options_.optimizer());
+  }
+  L2O_CHECK(rule_->module() != nullptr, "optimizer '", rule_->name(),
+            "' has no learned parameters to meta-train (pick a learned one, e.g. lstm)");
+  if (!options_.output_dir().empty()) io::ensure_writable_dir(options_.output_dir());
+  build_meta_optimizer();
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::build_meta_optimizer() {
+  auto params = rule_->module()->parameters();
+  if (options_.meta_optimizer() == "adam") {
+    meta_optimizer_ = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(options_.meta_lr()));
+  } else {
+    // L2O-Scale's RMSProp: decay 0.9, ε 1e-20.
+    meta_optimizer_ = std::make_unique<torch::optim::RMSprop>(
+        params, torch::optim::RMSpropOptions(options_.meta_lr()).alpha(0.9).eps(1e-20));
+  }
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const std::string& checkpoint, int64_t meta_iterations,
+                                         const std::string& output_dir) {
+  const io::CheckpointInfo info = io::read_checkpoint_info(checkpoint);
+  nlohmann::json record;
+  try {
+    record = nlohmann::json::parse(info.trainer_json);
+  } catch (const nlohmann::json::exception& e) {
+    L2O_FAIL("checkpoint '", checkpoint, "' has a corrupt trainer record");
+  }
+  L2O_CHECK(record.contains("options") && record.contains("counters"), "checkpoint '", checkpoint,
+            "' was not written by the trainer (no options); it can be evaluated but not resumed");
+  TrainOptions options = TrainOptions::from_json(record["options"]);
+  if (meta_iterations > 0) options.meta_iterations(meta_iterations);
+  if (!output_dir.empty()) options.output_dir(output_dir);
+  auto trainer = std::make_unique<Trainer>(options);
+  io::load_into(checkpoint, *trainer->rule_, trainer->meta_optimizer_.get());
+  const auto& c = record["counters"];
+  trainer->counters_.iteration = c.at("iteration");
+  trainer->counters_.best_validation = c.at("best_validation").is_null() ? std::numeric_limits<double>::infinity()
+                                                                         : c.at("best_validation").get<double>();
+  trainer->counters_.best_iteration = c.at("best_iteration");
+  trainer->counters_.nonfinite_entries = c.at("nonfinite_entries");
+  trainer->counters_.diverged_unrolls = c.at("diverged_unrolls");
+  return trainer;
+}
+
+std::string Trainer::record_json() const {
+  nlohmann::json c = {{"iteration", counters_.iteration},
+                      {"best_iteration", counters_.best_iteration},
+                      {"nonfinite_entries", counters_.nonfinite_entries},
+                      {"diverged_unrolls", counters_.diverged_unrolls}};
+  c["best_validation"] = std::isfinite(counters_.best_validation) ? nlohmann::json(counters_.best_validation)
+                                                                   : nlohmann::json(nullptr);
+  return nlohmann::json{{"options", options_.to_json()}, {"counters", c}}.dump();
+}
+
+void Trainer::save(const std::string& path) const { io::save_checkpoint(path, *rule_, meta_optimizer_.get(), record_json()); }
+
+IterationRecord Trainer::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  IterationRecord rec;
+  rec.iteration = counters_.iteration;
+  // Counter-based seeding: iteration i draws the same problem and minibatches however it is reached.
+  auto gen = make_generator(static_cast<uint64_t>(options_.seed()), Stream::kTrain,
+                            static_cast<uint64_t>(counters_.iteration));
+  const problems::ProblemPtr problem = problems_.sample(gen);
+  Trajectory traj;
+  traj.params = problem->init_params(gen);
+  traj.state = rule_->init(traj.params);
+
+  UnrollOptions uo;
+  uo.objective = parse_objective(options_.objective());
+  uo.second_derivatives = options_.second_derivatives();
+  uo.blowup_factor = options_.blowup_factor();
+  {
+    torch::NoGradGuard no_grad;
+    uo.f0 = problem->loss(traj.params, problem->objective_batch()).item<double>();
+  }
+  const auto params = rule_->module()->parameters();
+  double loss_sum = 0;
+  int64_t unrolls = 0;
+  while (traj.step < options_.num_steps()) {
+    uo.length = std::min(options_.unroll_length(), options_.num_steps() - traj.step);
+    UnrollResult r = unroll(*rule_, *problem, traj, uo, gen);
+    if (r.meta_loss.defined() && std::isfinite(r.meta_loss.item<double>())) {
+      meta_optimizer_->zero_grad();
+      r.meta_loss.backward();
+      for (const auto& p : params) {
+        if (!p.grad().defined()) continue;
+        torch::NoGradGuard no_grad;
+        auto finite = torch::isfinite(p.grad());
+        rec.nonfinite_entries += (~finite).sum().item<int64_t>();
+        p.mutable_grad() = torch::where(finite, p.grad(), torch::zeros_like(p.grad()))
+                               .clamp(-options_.clip_value(), options_.clip_value());
+      }
+      if (options_.clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.clip_norm());
+      meta_optimizer_->step();
+      loss_sum += r.meta_loss.item<double>();
+      ++unrolls;
+    }
+    if (!r.losses.empty()) rec.final_loss = r.losses.back();
+    if (r.diverged) {
+      rec.diverged = true;
+      ++counters_.diverged_unrolls;
+      break;
+    }
+    traj = std::move(r.end);
+  }
+  rec.meta_loss = unrolls > 0 ? loss_sum / static_cast<double>(unrolls) : std::nan("");
+  counters_.nonfinite_entries += rec.nonfinite_entries;
+  ++counters_.iteration;
+
+  if (options_.evaluation_period() > 0 && counters_.iteration % options_.evaluation_period() == 0) {
+    rec.validation = validate();
+    const bool better = *rec.validation < counters_.best_validation;
+    if (better) {
+      counters_.best_validation = *rec.validation;
+      counters_.best_iteration = counters_.iteration;
+    }
+    if (!options_.output_dir().empty()) {
+      if (better) save(options_.output_dir() + "/best.pt");
+      save(options_.output_dir() + "/latest.pt");
+    }
+  }
+  rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  append_log(rec);
+  return rec;
+}
+
+double Trainer::validate() {
+  const Objective objective = parse_objective(options_.objective());
+  double total = 0;
+  for (int64_t e = 0; e < options_.evaluation_epochs(); ++e) {
+    auto gen = make_generator(static_cast<uint64_t>(options_.seed()), Stream::kValidation, static_cast<uint64_t>(e));
+    const problems::ProblemPtr problem = problems_.sample(gen);
+    const std::vector<double> f = run_inner(*rule_, *problem, problem->init_params(gen), options_.num_steps(), gen);
+    if (static_cast<int64_t>(f.size()) < options_.num_steps() + 1) return std::numeric_limits<double>::infinity();
+    double value = 0;
+    for (size_t t = 1; t < f.size(); ++t)
+      value += objective == Objective::kSum ? f[t] : std::log(f[t] / (f[0] + 1e-6) + 1e-6);
+    if (objective == Objective::kLogRatio) value /= static_cast<double>(f.size() - 1);
+    if (!std::isfinite(value)) return std::numeric_limits<double>::infinity();
+    total += value;
+  }
+  return total / static_cast<double>(options_.evaluation_epochs());
+}
+
+void Trainer::append_log(const IterationRecord& r) {
+  if (options_.output_dir().empty()) return;
+  const std::string path = options_.output_dir() + "/train_log.csv";
+  const bool fresh = !std::filesystem::exists(path);
+  std::ofstream out(path, std::ios::app);
+  L2O_CHECK(out.good(), "cannot append to '", path, "'");
+  if (fresh) out << "iteration,meta_loss,final_loss,nonfinite_entries,diverged,seconds,validation\n";
+  out << r.iteration << ',' << format_double(r.meta_loss) << ',' << format_double(r.final_loss) << ','
+      << r.nonfinite_entries << ',' << (r.diverged ? 1 : 0) << ',' << format_double(r.seconds) << ','
+      << (r.validation ? format_double(*r.validation) : "") << '\n';
+}
+
+void Trainer::run(bool quiet) {
+  Progress progress("train", options_.meta_iterations(), quiet);
+  double ema = std::nan("");
+  std::string last_validation;
+  while (counters_.iteration < options_.meta_iterations()) {
+    const IterationRecord r = step();
+    if (std::isfinite(r.meta_loss)) ema = std::isnan(ema) ? r.meta_loss : 0.9 * ema + 0.1 * r.meta_loss;
+    if (r.validation) last_validation = " val " + format_double(std::round(*r.validation * 1e4) / 1e4);
+    char status[160];
+    std::snprintf(status, sizeof(status), "meta-loss %.4g (avg %.4g)%s", r.meta_loss, ema, last_validation.c_str());
+    progress.update(counters_.iteration, status);
+  }
+  if (!options_.output_dir().empty()) save(options_.output_dir() + "/latest.pt");
+  char status[160];
+  std::snprintf(status, sizeof(status), "best validation %.6g at iteration %lld, %lld non-finite meta-gradient entries zeroed, %lld diverged unrolls",
+                counters_.best_validation, static_cast<long long>(counters_.best_iteration),
+                static_cast<long long>(counters_.nonfinite_entries), static_cast<long long>(counters_.diverged_unrolls));
+  progress.finish(status);
+}
+
+}  // namespace meta
+}  // namespace l2o

@@ -1,0 +1,134 @@
+// The command line as a user meets it: bad input gives one line on stderr, a non-zero exit and no
+// files left behind.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const std::string& work() {
+  static const std::string dir = [] {
+    auto d = fs::temp_directory_path() / ("l2o_cli_test_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d.string();
+  }();
+  return dir;
+}
+
+Result run(const std::string& args) {
+  const char* bin = std::getenv("L2O_BIN");
+  const std::string cmd = std::string(bin ? bin : "l2o") + " " + args + " >" + work() + "/out.txt 2>" + work() + "/err.txt";
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(work() + "/out.txt"), slurp(work() + "/err.txt")};
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+void expect_one_line_error(const Result& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+}
+
+bool empty_or_missing(const std::string& dir) { return !fs::exists(dir) || fs::is_empty(dir); }
+}  // namespace
+
+TEST(Cli, HelpAndProblemsList) {
+  auto r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("train"), std::string::npos);
+  for (const std::string sub : {"train", "eval", "compare", "problems"}) {
+    r = run(sub + " --help");
+    EXPECT_EQ(r.code, 0) << sub;
+  }
+  r = run("problems");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("dm_quadratic"), std::string::npos);
+  EXPECT_NE(r.out.find("lstm"), std::string::npos);
+}
+
+TEST(Cli, UnknownProblemOrOptimizer) {
+  const std::string out = work() + "/run1";
+  expect_one_line_error(run("train --problem nosuch --output_dir " + out), "unknown problem 'nosuch'");
+  EXPECT_TRUE(empty_or_missing(out));
+  expect_one_line_error(run("train --optimizer nosuch --output_dir " + out), "unknown optimizer 'nosuch'");
+  EXPECT_TRUE(empty_or_missing(out));
+  expect_one_line_error(run("eval --optimizer adam:lr=x --output_dir " + out), "not a number");
+  EXPECT_TRUE(empty_or_missing(out));
+  expect_one_line_error(run("train --bogus_flag 3"), "bogus_flag");
+}
+
+TEST(Cli, MalformedConfig) {
+  const std::string cfg = work() + "/bad.toml";
+  std::ofstream(cfg) << "meta_iterations = [1, 2\nproblem = \n[[[\n";
+  const std::string out = work() + "/run2";
+  const auto r = run("train --config " + cfg + " --output_dir " + out);
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_TRUE(empty_or_missing(out));
+  std::ofstream(work() + "/unknown.toml") << "no_such_key = 3\n";
+  expect_one_line_error(run("train --config " + work() + "/unknown.toml --output_dir " + out), "no_such_key");
+  expect_one_line_error(run("train --config " + work() + "/missing.toml"), "missing.toml");
+}
+
+TEST(Cli, MissingOrCorruptCheckpoint) {
+  const std::string out = work() + "/run3";
+  expect_one_line_error(run("eval --checkpoint " + work() + "/none.pt --output_dir " + out), "does not exist");
+  EXPECT_TRUE(empty_or_missing(out));
+  std::ofstream(work() + "/corrupt.pt") << "PK\x03\x04 definitely not a checkpoint";
+  expect_one_line_error(run("compare --checkpoint " + work() + "/corrupt.pt --output_dir " + out), "corrupt");
+  EXPECT_TRUE(empty_or_missing(out));
+  expect_one_line_error(run("train --resume " + work() + "/corrupt.pt"), "corrupt");
+}
+
+TEST(Cli, UnwritableOutputFolder) {
+  expect_one_line_error(run("eval --optimizer adam --output_dir /proc/l2o_no_such_dir"), "/proc/l2o_no_such_dir");
+  expect_one_line_error(run("train --meta_iterations 1 --output_dir /proc/l2o_no_such_dir"), "/proc/l2o_no_such_dir");
+}
+
+TEST(Cli, ConfigEqualsFlags) {
+  const std::string cfg = work() + "/ok.toml";
+  std::ofstream(cfg) << "problem = \"dm_quadratic:batch=4,dim=3\"\noptimizer = \"lstm:hidden_size=4\"\n"
+                        "meta_iterations = 2\nnum_steps = 4\nunroll_length = 2\nevaluation_period = 1\n"
+                        "evaluation_epochs = 1\nplot = false\n";
+  const std::string a = work() + "/cfg_a", b = work() + "/cfg_b";
+  auto r1 = run("train --quiet --config " + cfg + " --output_dir " + a);
+  ASSERT_EQ(r1.code, 0) << r1.err;
+  auto r2 = run("train --quiet --problem dm_quadratic:batch=4,dim=3 --optimizer lstm:hidden_size=4 --meta_iterations 2 "
+                "--num_steps 4 --unroll_length 2 --evaluation_period 1 --evaluation_epochs 1 --plot false --output_dir " + b);
+  ASSERT_EQ(r2.code, 0) << r2.err;
+  EXPECT_EQ(slurp(a + "/train_log.csv").substr(0, 200).size(), slurp(b + "/train_log.csv").substr(0, 200).size());
+  // Same options and seed: the same validation values in the log.
+  auto column = [](const std::string& csv) {
+    std::string out;
+    std::istringstream in(csv);
+    std::string line;
+    while (std::getline(in, line)) out += line.substr(line.rfind(',') + 1) + ";";
+    return out;
+  };
+  EXPECT_EQ(column(slurp(a + "/train_log.csv")), column(slurp(b + "/train_log.csv")));
+}

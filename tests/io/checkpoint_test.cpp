@@ -1,0 +1,75 @@
+#include <l2o/core/error.h>
+#include <l2o/io/checkpoint.h>
+#include <l2o/io/files.h>
+#include <l2o/learned/lstm.h>
+#include <l2o/learned/registry.h>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+using namespace l2o;
+namespace fs = std::filesystem;
+
+namespace {
+std::string temp_dir() {
+  const auto dir = fs::temp_directory_path() / ("l2o_io_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir.string();
+}
+}  // namespace
+
+TEST(Checkpoint, RoundTripRestoresRuleAndParameters) {
+  const std::string path = temp_dir() + "/ck.pt";
+  torch::manual_seed(3);
+  auto rule = learned::make_rule("lstm:preprocess=logsign,output_scale=0.1");
+  io::save_checkpoint(path, *rule, nullptr, "{\"note\":1}");
+  const auto info = io::read_checkpoint_info(path);
+  EXPECT_EQ(info.rule_spec, rule->spec().str());
+  EXPECT_EQ(info.trainer_json, "{\"note\":1}");
+  auto loaded = io::load_rule(path);
+  const auto a = rule->module()->parameters(), b = loaded->module()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i]));
+  // No temporary files are left beside it.
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(path).parent_path())) files += e.path().filename() == "ck.pt" ? 0 : 1;
+  EXPECT_EQ(files, 0);
+}
+
+TEST(Checkpoint, MissingCorruptAndForeignFilesAreClearErrors) {
+  const std::string dir = temp_dir();
+  EXPECT_THROW(io::load_rule(dir + "/missing.pt"), l2o::Error);
+  io::write_text_atomic(dir + "/garbage.pt", "this is not a zip archive");
+  EXPECT_THROW(io::load_rule(dir + "/garbage.pt"), l2o::Error);
+  // A valid LibTorch archive that is not an l2o checkpoint.
+  torch::serialize::OutputArchive foreign;
+  foreign.write("x", torch::ones({2}));
+  foreign.save_to(dir + "/foreign.pt");
+  EXPECT_THROW(io::load_rule(dir + "/foreign.pt"), l2o::Error);
+  // A truncated checkpoint.
+  auto rule = learned::make_rule("lstm");
+  io::save_checkpoint(dir + "/good.pt", *rule, nullptr);
+  const auto size = fs::file_size(dir + "/good.pt");
+  fs::copy_file(dir + "/good.pt", dir + "/cut.pt", fs::copy_options::overwrite_existing);
+  fs::resize_file(dir + "/cut.pt", size / 2);
+  EXPECT_THROW(io::load_rule(dir + "/cut.pt"), l2o::Error);
+}
+
+TEST(Checkpoint, MismatchedOptimizerIsRejected) {
+  const std::string dir = temp_dir();
+  auto small = learned::make_rule("lstm:hidden_size=8");
+  io::save_checkpoint(dir + "/small.pt", *small, nullptr);
+  auto big = learned::make_rule("lstm");
+  EXPECT_THROW(io::load_into(dir + "/small.pt", *big, nullptr), l2o::Error);
+  auto adam = learned::make_rule("adam");
+  EXPECT_THROW(io::save_checkpoint(dir + "/adam.pt", *adam, nullptr), l2o::Error);
+}
+
+TEST(Files, UnwritableFolderIsAnError) {
+  EXPECT_THROW(io::ensure_writable_dir("/proc/l2o-cannot-exist"), l2o::Error);
+  EXPECT_THROW(io::write_text_atomic("/proc/l2o-cannot-exist/x.txt", "x"), l2o::Error);
+}

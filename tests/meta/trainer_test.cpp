@@ -1,0 +1,78 @@
+#include <l2o/core/error.h>
+#include <l2o/io/checkpoint.h>
+#include <l2o/meta/trainer.h>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+using namespace l2o;
+namespace fs = std::filesystem;
+
+namespace {
+meta::TrainOptions tiny() {
+  return meta::TrainOptions()
+      .optimizer("lstm:output_scale=0.1,hidden_size=10")
+      .problem("dm_quadratic:batch=16,dim=5")
+      .num_steps(20)
+      .unroll_length(5)
+      .meta_lr(0.01)
+      .evaluation_period(0)
+      .seed(3);
+}
+std::string temp_dir(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / ("l2o_trainer_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  return dir.string();
+}
+}  // namespace
+
+TEST(Trainer, MetaLossFallsOnTinyQuadratics) {
+  meta::Trainer trainer(tiny().meta_iterations(60));
+  std::vector<double> losses;
+  for (int i = 0; i < 60; ++i) losses.push_back(trainer.step().meta_loss);
+  double early = 0, late = 0;
+  for (int i = 0; i < 10; ++i) early += losses[i], late += losses[50 + i];
+  EXPECT_LT(late, 0.7 * early) << "early " << early / 10 << " late " << late / 10;
+}
+
+TEST(Trainer, ResumeEqualsUninterruptedBitForBit) {
+  const std::string dir = temp_dir("resume");
+  meta::Trainer straight(tiny().meta_iterations(6));
+  straight.run(true);
+
+  meta::Trainer first(tiny().meta_iterations(3).output_dir(dir));
+  first.run(true);  // writes latest.pt
+  auto resumed = meta::Trainer::resume(dir + "/latest.pt", 6);
+  EXPECT_EQ(resumed->counters().iteration, 3);
+  resumed->run(true);
+
+  const auto a = straight.rule()->module()->parameters(), b = resumed->rule()->module()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, ValidationKeepsBestAndLatestCheckpoints) {
+  const std::string dir = temp_dir("ckpt");
+  meta::Trainer trainer(tiny().meta_iterations(4).evaluation_period(2).evaluation_epochs(2).output_dir(dir));
+  trainer.run(true);
+  EXPECT_TRUE(fs::exists(dir + "/best.pt"));
+  EXPECT_TRUE(fs::exists(dir + "/latest.pt"));
+  EXPECT_TRUE(fs::exists(dir + "/train_log.csv"));
+  EXPECT_GE(trainer.counters().best_iteration, 2);
+  EXPECT_TRUE(std::isfinite(trainer.counters().best_validation));
+  // The best checkpoint evaluates to the recorded validation value.
+  auto best = meta::Trainer::resume(dir + "/best.pt");
+  EXPECT_DOUBLE_EQ(best->validate(), trainer.counters().best_validation);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, BadOptionsAreRejected) {
+  EXPECT_THROW(meta::Trainer(tiny().unroll_length(50)), l2o::Error);
+  EXPECT_THROW(meta::Trainer(tiny().optimizer("adam")), l2o::Error);
+  EXPECT_THROW(meta::Trainer(tiny().problem("nope")), l2o::Error);
+  EXPECT_THROW(meta::Trainer(tiny().objective("max")), l2o::Error);
+  EXPECT_THROW(meta::Trainer(tiny().meta_optimizer("sgd")), l2o::Error);
+}
