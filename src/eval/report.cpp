@@ -109,8 +109,8 @@ void plot_curves(const std::string& prefix, const std::vector<Curves>& curves, c
             quote(curves[i].label);
   const std::string common = "set title " + quote(title) + "\nset xlabel 'step'\nset ylabel " + quote(ylabel) +
                              "\nset logscale y\nset grid\nset key outside right\n";
-  script << "set terminal pngcairo size 1000,600 font ',11'\nset output " << quote(prefix + ".png.tmp") << '\n'
-         << common << "plot " << plot << "\nset terminal svg size 1000,600\nset output "
+  script << "set terminal pngcairo noenhanced size 1000,600 font ',11'\nset output " << quote(prefix + ".png.tmp") << '\n'
+         << common << "plot " << plot << "\nset terminal svg noenhanced size 1000,600\nset output "
          << quote(prefix + ".svg.tmp") << "\nreplot\nunset output\n";
   io::write_text_atomic(gp, script.str());
   try {
@@ -135,7 +135,7 @@ void plot_csv(const std::string& png_path, const std::string& csv_path, const st
     plot += (plot.empty() ? "" : ", ") + quote(csv_path) + " using 1:" + quote(c) + " with lines lw 2 title " + quote(c);
   std::ostringstream script;
   script << "set datafile separator ','\nset datafile missing ''\nset key autotitle columnhead\n"
-         << "set terminal pngcairo size 1000,600 font ',11'\nset output " << quote(png_path + ".tmp") << '\n'
+         << "set terminal pngcairo noenhanced size 1000,600 font ',11'\nset output " << quote(png_path + ".tmp") << '\n'
          << "set title " << quote(title) << "\nset xlabel 'meta-iteration'\nset grid\n"
          << (log_y ? "set logscale y\n" : "") << "plot " << plot << "\nunset output\n";
   const std::string gp = png_path + ".gp.tmp";

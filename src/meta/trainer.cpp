@@ -125,6 +125,18 @@ std::string Trainer::record_json() const {
 
 void Trainer::save(const std::string& path) const { io::save_checkpoint(path, *rule_, meta_optimizer_.get(), record_json()); }
 
+int64_t sanitize_gradients(const std::vector<torch::Tensor>& params, double clip_value) {
+  torch::NoGradGuard no_grad;
+  int64_t nonfinite = 0;
+  for (const auto& p : params) {
+    if (!p.grad().defined()) continue;
+    const auto finite = torch::isfinite(p.grad());
+    nonfinite += (~finite).sum().item<int64_t>();
+    p.grad().copy_(torch::where(finite, p.grad(), torch::zeros_like(p.grad())).clamp(-clip_value, clip_value));
+  }
+  return nonfinite;
+}
+
 IterationRecord Trainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
   IterationRecord rec;
@@ -154,14 +166,7 @@ IterationRecord Trainer::step() {
     if (r.meta_loss.defined() && std::isfinite(r.meta_loss.item<double>())) {
       meta_optimizer_->zero_grad();
       r.meta_loss.backward();
-      for (const auto& p : params) {
-        if (!p.grad().defined()) continue;
-        torch::NoGradGuard no_grad;
-        auto finite = torch::isfinite(p.grad());
-        rec.nonfinite_entries += (~finite).sum().item<int64_t>();
-        p.mutable_grad() = torch::where(finite, p.grad(), torch::zeros_like(p.grad()))
-                               .clamp(-options_.clip_value(), options_.clip_value());
-      }
+      rec.nonfinite_entries += sanitize_gradients(params, options_.clip_value());
       if (options_.clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.clip_norm());
       meta_optimizer_->step();
       loss_sum += r.meta_loss.item<double>();

@@ -76,3 +76,13 @@ TEST(Trainer, BadOptionsAreRejected) {
   EXPECT_THROW(meta::Trainer(tiny().objective("max")), l2o::Error);
   EXPECT_THROW(meta::Trainer(tiny().meta_optimizer("sgd")), l2o::Error);
 }
+
+TEST(Trainer, NonFiniteMetaGradientEntriesAreZeroedCountedAndClipped) {
+  auto a = torch::zeros({4}, torch::requires_grad());
+  auto b = torch::zeros({2}, torch::requires_grad());
+  a.mutable_grad() = torch::tensor({1.0f, NAN, INFINITY, -5e5f});
+  b.mutable_grad() = torch::tensor({-INFINITY, 3.0f});
+  EXPECT_EQ(meta::sanitize_gradients({a, b}, 1e4), 3);
+  EXPECT_TRUE(torch::equal(a.grad(), torch::tensor({1.0f, 0.0f, 0.0f, -1e4f})));
+  EXPECT_TRUE(torch::equal(b.grad(), torch::tensor({0.0f, 3.0f})));
+}

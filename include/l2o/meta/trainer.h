@@ -83,6 +83,10 @@ struct IterationRecord {
   std::optional<double> validation;
 };
 
+/// Makes a meta-gradient usable: non-finite entries become 0, then every entry is clipped to
+/// [−clip_value, clip_value]. Returns how many entries were non-finite.
+int64_t sanitize_gradients(const std::vector<torch::Tensor>& params, double clip_value);
+
 class Trainer {
  public:
   /// A new run: builds the rule from options.optimizer with φ seeded by options.seed.
