@@ -38,10 +38,7 @@ void add_compare(CLI::App& app) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--baselines", a->baselines, "comma-separated baseline rules (see l2o problems)")->capture_default_str();
   cmd->add_option("--lr_grid", a->lr_grid, "comma-separated learning rates tried for every baseline")->capture_default_str();
-  cmd->add_option("--problem", a->options.problem, "test problem spec")->capture_default_str();
-  cmd->add_option("--num_steps", a->options.num_steps, "inner steps")->capture_default_str();
-  cmd->add_option("--seeds", a->options.seeds, "independent test problems")->capture_default_str();
-  cmd->add_option("--seed", a->options.seed, "base seed of the test stream")->capture_default_str();
+  add_eval_options(cmd, &a->options);
   cmd->add_option("--title", a->title, "plot title");
   cmd->add_option("-o,--output_dir", a->output_dir, "folder for table.md, summary.json, curves.csv, loss.png/svg")
       ->capture_default_str();

@@ -31,10 +31,7 @@ void add_eval(CLI::App& app) {
   auto* ck = cmd->add_option("--checkpoint", a->checkpoint, "learned optimizer checkpoint (from l2o train)");
   cmd->add_option("--optimizer", a->optimizer, "or a rule spec, e.g. adam:lr=0.01")->excludes(ck);
   cmd->add_option("--label", a->label, "name in tables and plots (default: the rule's name)");
-  cmd->add_option("--problem", a->options.problem, "test problem spec")->capture_default_str();
-  cmd->add_option("--num_steps", a->options.num_steps, "inner steps")->capture_default_str();
-  cmd->add_option("--seeds", a->options.seeds, "independent test problems")->capture_default_str();
-  cmd->add_option("--seed", a->options.seed, "base seed of the test stream")->capture_default_str();
+  add_eval_options(cmd, &a->options);
   cmd->add_option("-o,--output_dir", a->output_dir, "folder for curves.csv, summary.json, loss.png")->capture_default_str();
   add_threads_option(cmd, &a->threads);
   cmd->callback([a] {

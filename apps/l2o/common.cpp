@@ -10,6 +10,13 @@
 namespace l2o {
 namespace app {
 
+void add_eval_options(CLI::App* cmd, eval::EvalOptions* o) {
+  cmd->add_option("--problem", o->problem, "test problem spec")->capture_default_str();
+  cmd->add_option("--num_steps", o->num_steps, "inner steps")->capture_default_str();
+  cmd->add_option("--seeds", o->seeds, "independent test problems")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "base seed of the test stream")->capture_default_str();
+}
+
 void add_threads_option(CLI::App* cmd, int* threads) {
   cmd->add_option("--threads", *threads, "intra-op threads of LibTorch (0 = LibTorch's default)")
       ->check(CLI::NonNegativeNumber);

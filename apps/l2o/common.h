@@ -1,5 +1,7 @@
 #pragma once
 // Shared pieces of the l2o subcommands.
+#include <l2o/eval/evaluate.h>
+
 #include <CLI/CLI.hpp>
 
 #include <string>
@@ -14,6 +16,8 @@ void add_eval(CLI::App& app);
 void add_compare(CLI::App& app);
 void add_problems(CLI::App& app);
 
+/// Adds --problem, --num_steps, --seeds and --seed of a meta-test.
+void add_eval_options(CLI::App* cmd, eval::EvalOptions* options);
 /// Adds --threads to a subcommand and applies it before the subcommand runs.
 void add_threads_option(CLI::App* cmd, int* threads);
 void apply_threads(int threads);
