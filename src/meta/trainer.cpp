@@ -110,6 +110,13 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& checkpoint, int64_t 
   trainer->counters_.best_iteration = c.at("best_iteration");
   trainer->counters_.nonfinite_entries = c.at("nonfinite_entries");
   trainer->counters_.diverged_unrolls = c.at("diverged_unrolls");
+  // A run moved to a new folder takes its best checkpoint along, so best.pt always matches the
+  // best_validation counter it carries.
+  const auto best = std::filesystem::path(checkpoint).parent_path() / "best.pt";
+  const auto moved_best = std::filesystem::path(trainer->options_.output_dir()) / "best.pt";
+  if (!trainer->options_.output_dir().empty() && std::filesystem::exists(best) && !std::filesystem::exists(moved_best)) {
+    io::write_atomic(moved_best.string(), [&](const std::string& tmp) { std::filesystem::copy_file(best, tmp); });
+  }
   return trainer;
 }
 
