@@ -78,9 +78,10 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   return read_info(archive, path);
 }
 
-void load_into(const std::string& path, optim::UpdateRule& rule, torch::optim::Optimizer* meta_optimizer) {
-  auto archive = open_archive(path);
-  const CheckpointInfo info = read_info(archive, path);
+namespace {
+// φ and, if asked, the meta-optimizer state from an archive whose header has been read.
+void load_state_from(torch::serialize::InputArchive& archive, const CheckpointInfo& info, const std::string& path,
+                     optim::UpdateRule& rule, torch::optim::Optimizer* meta_optimizer) {
   L2O_CHECK(info.rule_spec == rule.spec().str(), "checkpoint '", path, "' holds optimizer '", info.rule_spec,
             "', not '", rule.spec().str(), "'");
   L2O_CHECK(rule.module() != nullptr, "optimizer '", rule.name(), "' has no learned parameters to load");
@@ -98,11 +99,18 @@ void load_into(const std::string& path, optim::UpdateRule& rule, torch::optim::O
              first_line(e.what_without_backtrace()), ")");
   }
 }
+}  // namespace
+
+void load_into(const std::string& path, optim::UpdateRule& rule, torch::optim::Optimizer* meta_optimizer) {
+  auto archive = open_archive(path);
+  load_state_from(archive, read_info(archive, path), path, rule, meta_optimizer);
+}
 
 optim::RulePtr load_rule(const std::string& path) {
-  const CheckpointInfo info = read_checkpoint_info(path);
+  auto archive = open_archive(path);
+  const CheckpointInfo info = read_info(archive, path);
   optim::RulePtr rule = learned::make_rule(info.rule_spec);
-  load_into(path, *rule, nullptr);
+  load_state_from(archive, info, path, *rule, nullptr);
   return rule;
 }
 

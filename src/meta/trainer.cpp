@@ -170,13 +170,14 @@ IterationRecord Trainer::step() {
   while (traj.step < options_.num_steps()) {
     uo.length = std::min(options_.unroll_length(), options_.num_steps() - traj.step);
     UnrollResult r = unroll(*rule_, *problem, traj, uo, gen);
-    if (r.meta_loss.defined() && std::isfinite(r.meta_loss.item<double>())) {
+    const double meta_loss = r.meta_loss.defined() ? r.meta_loss.item<double>() : std::nan("");
+    if (std::isfinite(meta_loss)) {
       meta_optimizer_->zero_grad();
       r.meta_loss.backward();
       rec.nonfinite_entries += sanitize_gradients(params, options_.clip_value());
       if (options_.clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.clip_norm());
       meta_optimizer_->step();
-      loss_sum += r.meta_loss.item<double>();
+      loss_sum += meta_loss;
       ++unrolls;
     }
     if (!r.losses.empty()) rec.final_loss = r.losses.back();

@@ -65,20 +65,25 @@ std::vector<double> run_inner(const optim::UpdateRule& rule, const problems::Pro
                               TensorList params, int64_t steps, at::Generator& gen) {
   std::vector<double> losses;
   const problems::Batch objective_batch = problem.objective_batch();
-  {
-    torch::NoGradGuard no_grad;
-    losses.push_back(problem.loss(params, objective_batch).item<double>());
-  }
+  // For deterministic problems the loss whose gradient drives step t is f(θ_t) itself, so it is
+  // computed once per step.
+  const bool reuse = problem.deterministic();
   optim::State state = rule.init(params);
-  for (int64_t t = 0; t < steps && std::isfinite(losses.back()); ++t) {
+  for (int64_t t = 0;; ++t) {
     TensorList leaves = fresh_leaves(params);
-    const torch::Tensor inner = problem.loss(leaves, problem.sample_batch(gen));
+    const torch::Tensor inner = problem.loss(leaves, reuse ? objective_batch : problem.sample_batch(gen));
+    if (reuse) {
+      losses.push_back(inner.item<double>());
+    } else {
+      torch::NoGradGuard no_grad;
+      losses.push_back(problem.loss(params, objective_batch).item<double>());
+    }
+    if (t == steps || !std::isfinite(losses.back())) break;
     const TensorList grads = torch::autograd::grad({inner}, leaves);
     torch::NoGradGuard no_grad;
     optim::UpdateResult r = rule.update(l2o::detach(leaves), grads, state);
     params = std::move(r.params);
     state = std::move(r.state);
-    losses.push_back(problem.loss(params, objective_batch).item<double>());
   }
   return losses;
 }
