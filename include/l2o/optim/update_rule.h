@@ -7,6 +7,8 @@
 #include <l2o/core/spec.h>
 #include <l2o/core/tensor_list.h>
 
+#include <ATen/core/Generator.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -58,6 +60,9 @@ class UpdateRule {
   virtual Spec spec() const = 0;
   /// Fresh state for the given parameters.
   virtual State init(const TensorList& params) const = 0;
+  /// Fresh state whose random parts (e.g. HierarchicalRNN's initial per-coordinate learning rates)
+  /// are drawn from `gen`; rules without random state ignore it.
+  virtual State init(const TensorList& params, at::Generator& gen) const { return init(params); }
   /// One step. Must be differentiable in params, grads, state and the rule's meta-parameters.
   virtual UpdateResult update(const TensorList& params, const TensorList& grads, const State& state) const = 0;
   /// The module holding φ for learned rules, nullptr for hand-designed ones.

@@ -5,6 +5,7 @@
 
 #include <ATen/core/Generator.h>
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,13 @@ class Problem {
   virtual Batch objective_batch() const { return {}; }
   /// The held-out split; empty when the problem has none.
   virtual Batch test_batch() const { return {}; }
+  /// The gradient the optimizer sees, made from the exact minibatch gradient: identity by default;
+  /// the gradient-noise and sparse-gradient wrappers of L2O-Scale override it (SPEC §2).
+  virtual TensorList perturb_gradients(TensorList grads, at::Generator& gen) const { return grads; }
+  /// Classification accuracy of `params` on `batch`, for problems that classify (NaN otherwise).
+  virtual double accuracy(const TensorList& params, const Batch& batch) const {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
   /// True when the gradient and the objective use the same (deterministic) function.
   virtual bool deterministic() const { return true; }
   /// Known minimum value, when there is one (tests check convergence to it).
