@@ -1,4 +1,5 @@
 #include <l2o/core/error.h>
+#include <l2o/learned/hierarchical_rnn.h>
 #include <l2o/learned/lstm.h>
 #include <l2o/learned/registry.h>
 #include <l2o/optim/adagrad.h>
@@ -19,6 +20,8 @@ std::vector<std::pair<std::string, std::string>> rule_catalogue() {
       {"adagrad", "Adagrad (torch::optim::Adagrad; lr, lr_decay, weight_decay, initial_accumulator_value, eps)"},
       {"lstm", "learned: coordinatewise deep LSTM of Andrychowicz et al. 2016 (hidden_size, num_layers, "
                "preprocess=none|logsign, k, output_scale)"},
+      {"hrnn", "learned: hierarchical RNN of Wichrowska et al. 2017 (L2O-Scale; levels=10-20-20, "
+               "global_input=mean|last_tensor, init_lr_min/max, every reference switch: see docs/hrnn.md)"},
   };
 }
 
@@ -30,6 +33,7 @@ optim::RulePtr make_rule(const std::string& text) {
   if (n == "rmsprop") return optim::Rmsprop::from_spec(spec);
   if (n == "adagrad") return optim::Adagrad::from_spec(spec);
   if (n == "lstm") return CoordinatewiseLstm::from_spec(spec);
+  if (n == "hrnn") return HierarchicalRnn::from_spec(spec);
   std::string known;
   for (const auto& kv : rule_catalogue()) known += (known.empty() ? "" : ", ") + kv.first;
   L2O_FAIL("unknown optimizer '", n, "' (known: ", known, ")");
