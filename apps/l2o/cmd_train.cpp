@@ -62,6 +62,17 @@ void add_train(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "no progress line");
   cmd->add_option("--plot", args->plot, "draw meta_loss.png at the end")->capture_default_str();
   add_threads_option(cmd, &args->threads);
+  cmd->add_option("--fix_unroll", o.fix_unroll(), "fixed horizons (num_steps in unrolls of unroll_length); "
+                  "false samples them like L2O-Scale")->capture_default_str();
+  cmd->add_option("--num_unroll_scale", o.num_unroll_scale(), "sampled horizons: unrolls = round(Exp(scale)) + min")
+      ->capture_default_str();
+  cmd->add_option("--min_num_unrolls", o.min_num_unrolls(), "sampled horizons: minimum unrolls")->capture_default_str();
+  cmd->add_option("--num_partial_unroll_itr_scale", o.num_partial_unroll_itr_scale(),
+                  "sampled horizons: steps per unroll = round(Exp(scale)) + min")->capture_default_str();
+  cmd->add_option("--min_num_itr_partial_unroll", o.min_num_itr_partial_unroll(),
+                  "sampled horizons: minimum steps per unroll")->capture_default_str();
+  cmd->add_option("--max_num_itr_partial_unroll", o.max_num_itr_partial_unroll(),
+                  "sampled horizons: clip steps per unroll (0 = off)")->capture_default_str();
 
   cmd->callback([args, raw, cmd] {
     apply_threads(args->threads);
@@ -71,7 +82,7 @@ void add_train(CLI::App& app) {
       trainer = meta::Trainer::resume(args->resume, cmd->count("--meta_iterations") ? raw->meta_iterations : 0,
                                       moved ? raw->output_dir : "");
     } else {
-      meta::TrainOptions t;
+      meta::TrainOptions t = args->options;
       t.optimizer(raw->optimizer).problem(raw->problem).meta_iterations(raw->meta_iterations);
       t.num_steps(raw->num_steps).unroll_length(raw->unroll_length).objective(raw->objective);
       t.meta_optimizer(raw->meta_optimizer).meta_lr(raw->meta_lr).clip_value(raw->clip_value);

@@ -23,6 +23,14 @@ void TrainOptions::validate() const {
   L2O_CHECK(num_steps() > 0, "num_steps=", num_steps(), " must be > 0");
   L2O_CHECK(unroll_length() > 0 && unroll_length() <= num_steps(), "unroll_length=", unroll_length(),
             " must lie in [1, num_steps=", num_steps(), "]");
+  L2O_CHECK(fix_unroll() || (num_unroll_scale() >= 0 && num_partial_unroll_itr_scale() >= 0),
+            "num_unroll_scale and num_partial_unroll_itr_scale must be >= 0");
+  L2O_CHECK(min_num_unrolls() >= 1, "min_num_unrolls=", min_num_unrolls(), " must be >= 1");
+  L2O_CHECK(min_num_itr_partial_unroll() >= 1, "min_num_itr_partial_unroll=", min_num_itr_partial_unroll(),
+            " must be >= 1");
+  L2O_CHECK(max_num_itr_partial_unroll() == 0 || max_num_itr_partial_unroll() >= min_num_itr_partial_unroll(),
+            "max_num_itr_partial_unroll=", max_num_itr_partial_unroll(), " must be 0 (off) or >= ",
+            "min_num_itr_partial_unroll=", min_num_itr_partial_unroll());
   parse_objective(objective());
   L2O_CHECK(meta_optimizer() == "adam" || meta_optimizer() == "rmsprop", "meta_optimizer='", meta_optimizer(),
             "' is not one of adam, rmsprop");
@@ -38,6 +46,10 @@ nlohmann::json TrainOptions::to_json() const {
   return {{"optimizer", optimizer()},           {"problem", problem()},
           {"meta_iterations", meta_iterations()}, {"num_steps", num_steps()},
           {"unroll_length", unroll_length()},     {"objective", objective()},
+          {"fix_unroll", fix_unroll()},           {"num_unroll_scale", num_unroll_scale()},
+          {"min_num_unrolls", min_num_unrolls()}, {"num_partial_unroll_itr_scale", num_partial_unroll_itr_scale()},
+          {"min_num_itr_partial_unroll", min_num_itr_partial_unroll()},
+          {"max_num_itr_partial_unroll", max_num_itr_partial_unroll()},
           {"meta_optimizer", meta_optimizer()},   {"meta_lr", meta_lr()},
           {"clip_value", clip_value()},           {"clip_norm", clip_norm()},
           {"second_derivatives", second_derivatives()}, {"blowup_factor", blowup_factor()},
@@ -54,6 +66,12 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
     o.clip_norm(j.at("clip_norm")).second_derivatives(j.at("second_derivatives"));
     o.blowup_factor(j.at("blowup_factor")).evaluation_period(j.at("evaluation_period"));
     o.evaluation_epochs(j.at("evaluation_epochs")).seed(j.at("seed")).output_dir(j.at("output_dir"));
+    // Runs saved before sampled horizons existed used fixed ones.
+    o.fix_unroll(j.value("fix_unroll", true)).num_unroll_scale(j.value("num_unroll_scale", 40.0));
+    o.min_num_unrolls(j.value("min_num_unrolls", int64_t{1}));
+    o.num_partial_unroll_itr_scale(j.value("num_partial_unroll_itr_scale", 200.0));
+    o.min_num_itr_partial_unroll(j.value("min_num_itr_partial_unroll", int64_t{50}));
+    o.max_num_itr_partial_unroll(j.value("max_num_itr_partial_unroll", int64_t{0}));
   } catch (const nlohmann::json::exception& e) {
     L2O_FAIL("bad training options record: ", e.what());
   }
@@ -144,6 +162,24 @@ int64_t sanitize_gradients(const std::vector<torch::Tensor>& params, double clip
   return nonfinite;
 }
 
+Horizon draw_horizon(const TrainOptions& o, at::Generator& gen) {
+  Horizon h;
+  if (o.fix_unroll()) {
+    h.unroll_length = o.unroll_length();
+    h.unrolls = (o.num_steps() + o.unroll_length() - 1) / o.unroll_length();
+    return h;
+  }
+  auto exponential = [&](double scale) {
+    if (scale <= 0) return 0.0;
+    return torch::empty({1}, torch::kDouble).exponential_(1.0 / scale, gen).item<double>();
+  };
+  h.unrolls = static_cast<int64_t>(std::llround(exponential(o.num_unroll_scale()))) + o.min_num_unrolls();
+  h.unroll_length =
+      static_cast<int64_t>(std::llround(exponential(o.num_partial_unroll_itr_scale()))) + o.min_num_itr_partial_unroll();
+  if (o.max_num_itr_partial_unroll() > 0) h.unroll_length = std::min(h.unroll_length, o.max_num_itr_partial_unroll());
+  return h;
+}
+
 IterationRecord Trainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
   IterationRecord rec;
@@ -154,7 +190,9 @@ IterationRecord Trainer::step() {
   const problems::ProblemPtr problem = problems_.sample(gen);
   Trajectory traj;
   traj.params = problem->init_params(gen);
-  traj.state = rule_->init(traj.params);
+  traj.state = rule_->init(traj.params, gen);
+  const Horizon horizon = draw_horizon(options_, gen);
+  const int64_t total_steps = options_.fix_unroll() ? options_.num_steps() : horizon.unrolls * horizon.unroll_length;
 
   UnrollOptions uo;
   uo.objective = parse_objective(options_.objective());
@@ -167,9 +205,10 @@ IterationRecord Trainer::step() {
   const auto params = rule_->module()->parameters();
   double loss_sum = 0;
   int64_t unrolls = 0;
-  while (traj.step < options_.num_steps()) {
-    uo.length = std::min(options_.unroll_length(), options_.num_steps() - traj.step);
+  while (traj.step < total_steps) {
+    uo.length = std::min(horizon.unroll_length, total_steps - traj.step);
     UnrollResult r = unroll(*rule_, *problem, traj, uo, gen);
+    rec.steps = r.end.step;
     const double meta_loss = r.meta_loss.defined() ? r.meta_loss.item<double>() : std::nan("");
     if (std::isfinite(meta_loss)) {
       meta_optimizer_->zero_grad();
@@ -188,6 +227,7 @@ IterationRecord Trainer::step() {
     }
     traj = std::move(r.end);
   }
+  rec.unrolls = unrolls;
   rec.meta_loss = unrolls > 0 ? loss_sum / static_cast<double>(unrolls) : std::nan("");
   counters_.nonfinite_entries += rec.nonfinite_entries;
   ++counters_.iteration;
@@ -233,9 +273,10 @@ void Trainer::append_log(const IterationRecord& r) {
   const bool fresh = !std::filesystem::exists(path);
   std::ofstream out(path, std::ios::app);
   L2O_CHECK(out.good(), "cannot append to '", path, "'");
-  if (fresh) out << "iteration,meta_loss,final_loss,nonfinite_entries,diverged,seconds,validation\n";
+  if (fresh) out << "iteration,meta_loss,final_loss,nonfinite_entries,diverged,steps,unrolls,seconds,validation\n";
   out << r.iteration << ',' << format_double(r.meta_loss) << ',' << format_double(r.final_loss) << ','
-      << r.nonfinite_entries << ',' << (r.diverged ? 1 : 0) << ',' << format_double(r.seconds) << ','
+      << r.nonfinite_entries << ',' << (r.diverged ? 1 : 0) << ',' << r.steps << ',' << r.unrolls << ','
+      << format_double(r.seconds) << ','
       << (r.validation ? format_double(*r.validation) : "") << '\n';
 }
 

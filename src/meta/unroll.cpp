@@ -34,6 +34,7 @@ UnrollResult unroll(const optim::UpdateRule& rule, const problems::Problem& prob
     TensorList grads = torch::autograd::grad({inner_loss}, params, {}, /*retain_graph=*/true,
                                              /*create_graph=*/options.second_derivatives);
     if (!options.second_derivatives) grads = l2o::detach(grads);
+    grads = problem.perturb_gradients(std::move(grads), gen);
     optim::UpdateResult r = rule.update(params, grads, state);
     params = std::move(r.params);
     state = std::move(r.state);
@@ -68,7 +69,7 @@ std::vector<double> run_inner(const optim::UpdateRule& rule, const problems::Pro
   // For deterministic problems the loss whose gradient drives step t is f(θ_t) itself, so it is
   // computed once per step.
   const bool reuse = problem.deterministic();
-  optim::State state = rule.init(params);
+  optim::State state = rule.init(params, gen);
   for (int64_t t = 0;; ++t) {
     TensorList leaves = fresh_leaves(params);
     const torch::Tensor inner = problem.loss(leaves, reuse ? objective_batch : problem.sample_batch(gen));
@@ -79,7 +80,7 @@ std::vector<double> run_inner(const optim::UpdateRule& rule, const problems::Pro
       losses.push_back(problem.loss(params, objective_batch).item<double>());
     }
     if (t == steps || !std::isfinite(losses.back())) break;
-    const TensorList grads = torch::autograd::grad({inner}, leaves);
+    const TensorList grads = problem.perturb_gradients(torch::autograd::grad({inner}, leaves), gen);
     torch::NoGradGuard no_grad;
     optim::UpdateResult r = rule.update(l2o::detach(leaves), grads, state);
     params = std::move(r.params);

@@ -1,10 +1,12 @@
 #include <l2o/core/error.h>
+#include <l2o/core/rng.h>
 #include <l2o/io/checkpoint.h>
 #include <l2o/meta/trainer.h>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 
 using namespace l2o;
@@ -85,4 +87,47 @@ TEST(Trainer, NonFiniteMetaGradientEntriesAreZeroedCountedAndClipped) {
   EXPECT_EQ(meta::sanitize_gradients({a, b}, 1e4), 3);
   EXPECT_TRUE(torch::equal(a.grad(), torch::tensor({1.0f, 0.0f, 0.0f, -1e4f})));
   EXPECT_TRUE(torch::equal(b.grad(), torch::tensor({0.0f, 3.0f})));
+}
+
+TEST(Trainer, FixedAndSampledHorizons) {
+  meta::TrainOptions o;
+  o.num_steps(100).unroll_length(30);
+  auto gen = make_generator(0);
+  const auto fixed = meta::draw_horizon(o, gen);
+  EXPECT_EQ(fixed.unrolls, 4);  // 30 + 30 + 30 + 10
+  EXPECT_EQ(fixed.unroll_length, 30);
+  // L2O-Scale: unrolls = round(Exp(40)) + 1, steps per unroll = round(Exp(200)) + 50.
+  o.fix_unroll(false);
+  double unrolls = 0, length = 0;
+  int64_t min_unrolls = 1000, min_length = 1000;
+  const int n = 4000;
+  for (int i = 0; i < n; ++i) {
+    const auto h = meta::draw_horizon(o, gen);
+    unrolls += static_cast<double>(h.unrolls) / n;
+    length += static_cast<double>(h.unroll_length) / n;
+    min_unrolls = std::min(min_unrolls, h.unrolls);
+    min_length = std::min(min_length, h.unroll_length);
+  }
+  EXPECT_NEAR(unrolls, 41, 41 * 0.06);
+  EXPECT_NEAR(length, 250, 200 * 0.06);
+  EXPECT_EQ(min_unrolls, 1);
+  EXPECT_EQ(min_length, 50);
+  o.max_num_itr_partial_unroll(60);
+  for (int i = 0; i < 100; ++i) EXPECT_LE(meta::draw_horizon(o, gen).unroll_length, 60);
+  EXPECT_THROW(meta::TrainOptions().max_num_itr_partial_unroll(10).validate(), Error);
+}
+
+TEST(Trainer, SampledHorizonsRunAndAreLogged) {
+  meta::TrainOptions o;
+  o.optimizer("hrnn").problem("dm_quadratic:batch=4,dim=3").objective("log_ratio").meta_optimizer("rmsprop");
+  o.meta_lr(1e-4).meta_iterations(2).evaluation_period(0).fix_unroll(false);
+  o.num_unroll_scale(2).num_partial_unroll_itr_scale(3).min_num_itr_partial_unroll(2);
+  meta::Trainer t(o);
+  const auto r = t.step();
+  EXPECT_GE(r.unrolls, 1);
+  EXPECT_GE(r.steps, 2);
+  EXPECT_TRUE(std::isfinite(r.meta_loss));
+  // The horizon is part of the iteration's counter-based draw: a second trainer sees the same one.
+  meta::Trainer t2(o);
+  EXPECT_EQ(t2.step().steps, r.steps);
 }

@@ -33,6 +33,16 @@ struct TrainOptions {
   TORCH_ARG(int64_t, num_steps) = 100;
   /// Inner steps per truncation (DM: 20).
   TORCH_ARG(int64_t, unroll_length) = 20;
+  /// Fixed horizons (num_steps in unrolls of unroll_length; DM, L2O-Entropy) or L2O-Scale's sampled
+  /// ones: round(Exp(num_unroll_scale)) + min_num_unrolls unrolls of
+  /// round(Exp(num_partial_unroll_itr_scale)) + min_num_itr_partial_unroll steps each.
+  TORCH_ARG(bool, fix_unroll) = true;
+  TORCH_ARG(double, num_unroll_scale) = 40;
+  TORCH_ARG(int64_t, min_num_unrolls) = 1;
+  TORCH_ARG(double, num_partial_unroll_itr_scale) = 200;
+  TORCH_ARG(int64_t, min_num_itr_partial_unroll) = 50;
+  /// With sampled horizons, clip the steps per unroll to this (0 = no clip).
+  TORCH_ARG(int64_t, max_num_itr_partial_unroll) = 0;
   /// "sum" (DM) or "log_ratio" (L2O-Scale).
   TORCH_ARG(std::string, objective) = "sum";
   /// "adam" (DM) or "rmsprop" (L2O-Scale).
@@ -79,6 +89,9 @@ struct IterationRecord {
   double final_loss = 0;
   int64_t nonfinite_entries = 0;
   bool diverged = false;
+  /// Inner steps taken and unrolls run.
+  int64_t steps = 0;
+  int64_t unrolls = 0;
   double seconds = 0;
   std::optional<double> validation;
 };
@@ -86,6 +99,14 @@ struct IterationRecord {
 /// Makes a meta-gradient usable: non-finite entries become 0, then every entry is clipped to
 /// [−clip_value, clip_value]. Returns how many entries were non-finite.
 int64_t sanitize_gradients(const std::vector<torch::Tensor>& params, double clip_value);
+
+/// The horizon of one meta-iteration: `unrolls` truncations of `unroll_length` steps.
+struct Horizon {
+  int64_t unrolls = 1;
+  int64_t unroll_length = 1;
+};
+/// Draws (sampled) or computes (fixed) the horizon of a meta-iteration from the options.
+Horizon draw_horizon(const TrainOptions& options, at::Generator& gen);
 
 class Trainer {
  public:
