@@ -62,37 +62,44 @@ void add_compare(CLI::App& app) {
     std::vector<eval::Curves> curves;
     std::vector<eval::Summary> summaries;
     nlohmann::json grids = nlohmann::json::object();
-    Progress progress("compare", static_cast<int64_t>(learned_rules.size() + baselines.size()));
+    // The progress line counts seeds: one per learned rule, one per grid point of every baseline.
+    const auto runs = static_cast<int64_t>(learned_rules.size() + baselines.size() * lrs.size()) * a->options.seeds;
+    Progress progress("compare", runs);
     int64_t done = 0;
+    std::string current;
+    eval::EvalOptions options = a->options;
+    options.on_seed_done = [&] { progress.update(++done, current); };
     for (const auto& lr : learned_rules) {
-      curves.push_back(eval::evaluate_rule(*lr.second, a->options, lr.first));
-      summaries.push_back(eval::summarize(curves.back(), a->options.num_steps));
-      progress.update(++done, lr.first);
+      current = lr.first;
+      curves.push_back(eval::evaluate_rule(*lr.second, options, lr.first));
+      summaries.push_back(eval::summarize(curves.back(), options.num_steps));
     }
     for (const auto& b : baselines) {
-      eval::GridResult g = eval::best_of_grid(b, lrs, a->options);
-      for (const auto& s : g.scores) grids[b].push_back({{"lr", s.first}, {"sum_of_losses_mean", s.second}});
+      current = b;
+      eval::GridResult g = eval::best_of_grid(b, lrs, options);
+      for (const auto& s : g.scores) grids[b].push_back({{"lr", s.first}, {"score", s.second}});
       curves.push_back(std::move(g.best));
-      summaries.push_back(eval::summarize(curves.back(), a->options.num_steps));
-      progress.update(++done, b);
+      summaries.push_back(eval::summarize(curves.back(), options.num_steps));
     }
     progress.finish();
     const nlohmann::json meta = {{"problem", a->options.problem}, {"num_steps", a->options.num_steps},
                                  {"seeds", a->options.seeds},     {"seed", a->options.seed},
                                  {"lr_grid", lrs},                {"grid_scores", grids},
-                                 {"sum_of_losses", "sum over t=1..num_steps of the objective after step t"}};
+                                 {"record_every", a->options.record_every},
+                                 {"baseline_selection", a->options.record_every > 0
+                                                            ? "lowest mean final full train loss"
+                                                            : "lowest mean sum of losses"},
+                                 {"sum_of_losses", "sum over t=1..num_steps of the loss after step t"}};
     // Ratios are given against the first baseline (Adam by default).
     const int reference = static_cast<int>(learned_rules.size());
-    const std::string table = eval::summary_table(summaries, reference < static_cast<int>(summaries.size()) ? reference : -1);
-    io::write_text_atomic(a->output_dir + "/curves.csv", eval::curves_csv(curves));
-    io::write_text_atomic(a->output_dir + "/summary.json", eval::summary_json(summaries, meta.dump()));
-    io::write_text_atomic(a->output_dir + "/table.md", table);
-    const std::string title = a->title.empty() ? "mean loss over " + std::to_string(a->options.seeds) + " seeds: " +
+    const std::string title = a->title.empty() ? "mean over " + std::to_string(a->options.seeds) + " seeds: " +
                                                      a->options.problem
                                                : a->title;
-    eval::plot_curves(a->output_dir + "/loss", curves, title);
+    const std::string table = eval::write_report(a->output_dir, curves, summaries, meta.dump(),
+                                                 reference < static_cast<int>(summaries.size()) ? reference : -1, title);
     std::printf("%s", table.c_str());
-    std::printf("written: %s/{table.md,summary.json,curves.csv,loss.png,loss.svg}\n", a->output_dir.c_str());
+    std::printf("written: %s/{table.md,summary.json,curves.csv,loss.png,loss.svg%s}\n", a->output_dir.c_str(),
+                a->options.record_every > 0 ? ",records.csv,train_loss.png,test_loss.png,test_accuracy.png" : "");
   });
 }
 

@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <l2o/core/error.h>
+#include <l2o/core/progress.h>
 #include <l2o/eval/report.h>
 #include <l2o/io/checkpoint.h>
 #include <l2o/io/files.h>
@@ -42,15 +43,19 @@ void add_eval(CLI::App& app) {
     problems::ProblemSet::parse(a->options.problem);
     io::ensure_writable_dir(a->output_dir);
     const std::string label = a->label.empty() ? rule->name() : a->label;
-    const eval::Curves curves = eval::evaluate_rule(*rule, a->options, label);
+    Progress progress("eval", a->options.seeds);
+    int64_t done = 0;
+    eval::EvalOptions options = a->options;
+    options.on_seed_done = [&] { progress.update(++done, label); };
+    const eval::Curves curves = eval::evaluate_rule(*rule, options, label);
+    progress.finish();
     const eval::Summary summary = eval::summarize(curves, a->options.num_steps);
     const nlohmann::json meta = {{"problem", a->options.problem}, {"num_steps", a->options.num_steps},
                                  {"seeds", a->options.seeds}, {"seed", a->options.seed},
-                                 {"checkpoint", a->checkpoint}};
-    io::write_text_atomic(a->output_dir + "/curves.csv", eval::curves_csv({curves}));
-    io::write_text_atomic(a->output_dir + "/summary.json", eval::summary_json({summary}, meta.dump()));
-    eval::plot_curves(a->output_dir + "/loss", {curves}, label + " on " + a->options.problem);
-    std::printf("%s", eval::summary_table({summary}).c_str());
+                                 {"checkpoint", a->checkpoint}, {"record_every", a->options.record_every}};
+    std::printf("%s", eval::write_report(a->output_dir, {curves}, {summary}, meta.dump(), -1,
+                                         label + " on " + a->options.problem)
+                          .c_str());
   });
 }
 

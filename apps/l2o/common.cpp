@@ -15,6 +15,9 @@ void add_eval_options(CLI::App* cmd, eval::EvalOptions* o) {
   cmd->add_option("--num_steps", o->num_steps, "inner steps")->capture_default_str();
   cmd->add_option("--seeds", o->seeds, "independent test problems")->capture_default_str();
   cmd->add_option("--seed", o->seed, "base seed of the test stream")->capture_default_str();
+  cmd->add_option("--record_every", o->record_every,
+                  "record full train/test loss and accuracy, norms and s/step every N steps (0 = off)")
+      ->capture_default_str();
 }
 
 void add_threads_option(CLI::App* cmd, int* threads) {

@@ -5,6 +5,9 @@
 #include <l2o/meta/unroll.h>
 #include <l2o/problems/registry.h>
 
+#include <torch/torch.h>
+
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -35,9 +38,76 @@ Curves evaluate_rule(const optim::UpdateRule& rule, const EvalOptions& options, 
   for (int64_t s = 0; s < options.seeds; ++s) {
     auto gen = make_generator(static_cast<uint64_t>(options.seed), Stream::kTest, static_cast<uint64_t>(s));
     const auto problem = set.sample(gen);
-    curves.losses.push_back(meta::run_inner(rule, *problem, problem->init_params(gen), options.num_steps, gen));
+    curves.losses.emplace_back();
+    curves.records.emplace_back();
+    run_seed(rule, *problem, problem->init_params(gen), options, gen, curves.losses.back(), curves.records.back());
+    if (options.on_seed_done) options.on_seed_done();
   }
   return curves;
+}
+
+void run_seed(const optim::UpdateRule& rule, const problems::Problem& problem, TensorList params,
+              const EvalOptions& options, at::Generator& gen, std::vector<double>& losses,
+              std::vector<Record>& records) {
+  using Clock = std::chrono::steady_clock;
+  const problems::Batch objective_batch = problem.objective_batch();
+  const bool deterministic = problem.deterministic();
+  const bool recording = options.record_every > 0;
+  optim::State state;
+  {
+    torch::NoGradGuard no_grad;
+    state = rule.init(params, gen);
+  }
+  double step_seconds = 0;
+  int64_t steps_since_record = 0;
+  auto norm = [](const TensorList& xs) {
+    double sq = 0;
+    for (const auto& x : xs) sq += x.detach().to(torch::kDouble).pow(2).sum().item<double>();
+    return std::sqrt(sq);
+  };
+  for (int64_t t = 0;; ++t) {
+    const auto start = Clock::now();
+    TensorList leaves = fresh_leaves(params);
+    // For deterministic problems the loss whose gradient drives step t is f(θ_t) itself.
+    const torch::Tensor inner = problem.loss(leaves, deterministic ? objective_batch : problem.sample_batch(gen));
+    const double inner_value = inner.item<double>();
+    TensorList grads;
+    if (std::isfinite(inner_value)) grads = problem.perturb_gradients(torch::autograd::grad({inner}, leaves), gen);
+    step_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    if (deterministic || recording) {
+      losses.push_back(inner_value);
+    } else {
+      torch::NoGradGuard no_grad;
+      losses.push_back(problem.loss(params, objective_batch).item<double>());
+    }
+    const bool finite = std::isfinite(losses.back()) && std::isfinite(inner_value);
+    if (recording && (t % options.record_every == 0 || t == options.num_steps || !finite)) {
+      torch::NoGradGuard no_grad;
+      Record r;
+      r.step = t;
+      const auto train = problem.train_batch(), test = problem.test_batch();
+      r.train_loss = problem.loss(params, train).item<double>();
+      r.train_accuracy = problem.accuracy(params, train);
+      r.test_loss = test.empty() ? std::nan("") : problem.loss(params, test).item<double>();
+      r.test_accuracy = test.empty() ? std::nan("") : problem.accuracy(params, test);
+      r.grad_norm = grads.empty() ? std::nan("") : norm(grads);
+      r.param_norm = norm(params);
+      r.seconds_per_step = steps_since_record > 0 ? step_seconds / static_cast<double>(steps_since_record) : std::nan("");
+      records.push_back(r);
+      step_seconds = 0;
+      steps_since_record = 0;
+    }
+    if (t == options.num_steps || !finite) break;
+    const auto update_start = Clock::now();
+    {
+      torch::NoGradGuard no_grad;
+      optim::UpdateResult r = rule.update(l2o::detach(leaves), grads, state);
+      params = std::move(r.params);
+      state = std::move(r.state);
+    }
+    step_seconds += std::chrono::duration<double>(Clock::now() - update_start).count();
+    ++steps_since_record;
+  }
 }
 
 Summary summarize(const Curves& curves, int64_t num_steps) {
@@ -56,7 +126,35 @@ Summary summarize(const Curves& curves, int64_t num_steps) {
   }
   std::tie(s.mean_sum, s.se_sum) = mean_se(sums);
   std::tie(s.mean_final, s.se_final) = mean_se(finals);
+  s.has_records = !curves.records.empty() && !curves.records.front().empty();
+  if (s.has_records) {
+    std::vector<double> train_loss, train_acc, test_loss, test_acc, seconds;
+    const double inf = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < curves.records.size(); ++i) {
+      const auto& rs = curves.records[i];
+      const bool complete = !rs.empty() && rs.back().step == num_steps && std::isfinite(rs.back().train_loss);
+      train_loss.push_back(complete ? rs.back().train_loss : inf);
+      test_loss.push_back(complete ? rs.back().test_loss : inf);
+      // A diverged run classifies no better than chance; count it as 0 rather than drop it.
+      train_acc.push_back(complete ? rs.back().train_accuracy : 0.0);
+      test_acc.push_back(complete ? rs.back().test_accuracy : 0.0);
+      double sec = 0;
+      int64_t n = 0;
+      for (const auto& r : rs)
+        if (std::isfinite(r.seconds_per_step)) sec += r.seconds_per_step, ++n;
+      if (n > 0) seconds.push_back(sec / static_cast<double>(n));
+    }
+    std::tie(s.mean_train_loss, s.se_train_loss) = mean_se(train_loss);
+    std::tie(s.mean_train_accuracy, s.se_train_accuracy) = mean_se(train_acc);
+    std::tie(s.mean_test_loss, s.se_test_loss) = mean_se(test_loss);
+    std::tie(s.mean_test_accuracy, s.se_test_accuracy) = mean_se(test_acc);
+    s.seconds_per_step = mean_se(seconds).first;
+  }
   return s;
+}
+
+double grid_score(const Summary& summary) {
+  return summary.has_records ? summary.mean_train_loss : summary.mean_sum;
 }
 
 GridResult best_of_grid(const std::string& base_spec, const std::vector<double>& lrs, const EvalOptions& options) {
@@ -68,7 +166,7 @@ GridResult best_of_grid(const std::string& base_spec, const std::vector<double>&
     spec.set("lr", lr);
     const auto rule = learned::make_rule(spec.str());
     Curves c = evaluate_rule(*rule, options, spec.name());
-    const double score = summarize(c, options.num_steps).mean_sum;
+    const double score = grid_score(summarize(c, options.num_steps));
     result.scores.emplace_back(lr, score);
     if (score < best || result.best.losses.empty()) {
       best = score;

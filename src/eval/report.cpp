@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <sstream>
 
 namespace l2o {
@@ -55,6 +56,18 @@ std::string curves_csv(const std::vector<Curves>& curves) {
 
 std::string summary_table(const std::vector<Summary>& summaries, int reference) {
   std::ostringstream out;
+  if (!summaries.empty() && summaries.front().has_records) {
+    // Classification runs: the final full-split values of every seed.
+    out << "| optimizer | final train loss | final train accuracy | final test loss | final test accuracy |"
+           " s / step | diverged |\n|---|---|---|---|---|---|---|\n";
+    for (const auto& s : summaries)
+      out << "| " << s.label << " | " << fmt(s.mean_train_loss) << " ± " << fmt(s.se_train_loss, 2) << " | "
+          << fmt(s.mean_train_accuracy) << " ± " << fmt(s.se_train_accuracy, 2) << " | " << fmt(s.mean_test_loss)
+          << " ± " << fmt(s.se_test_loss, 2) << " | " << fmt(s.mean_test_accuracy) << " ± "
+          << fmt(s.se_test_accuracy, 2) << " | " << fmt(s.seconds_per_step, 3) << " | " << s.diverged << '/'
+          << s.seeds << " |\n";
+    return out.str();
+  }
   out << "| optimizer | sum of losses (mean ± s.e.) | final loss (mean ± s.e.) |";
   if (reference >= 0) out << " sum / " << summaries[reference].label << " |";
   out << " diverged |\n|---|---|---|" << (reference >= 0 ? "---|" : "") << "---|\n";
@@ -78,37 +91,43 @@ std::string summary_json(const std::vector<Summary>& summaries, const std::strin
                                {"final_loss_mean", num(s.mean_final)},
                                {"final_loss_se", num(s.se_final)},
                                {"diverged_runs", s.diverged},
+                               {"final_train_loss_mean", num(s.mean_train_loss)},
+                               {"final_train_loss_se", num(s.se_train_loss)},
+                               {"final_train_accuracy_mean", num(s.mean_train_accuracy)},
+                               {"final_train_accuracy_se", num(s.se_train_accuracy)},
+                               {"final_test_loss_mean", num(s.mean_test_loss)},
+                               {"final_test_loss_se", num(s.se_test_loss)},
+                               {"final_test_accuracy_mean", num(s.mean_test_accuracy)},
+                               {"final_test_accuracy_se", num(s.se_test_accuracy)},
+                               {"seconds_per_step", num(s.seconds_per_step)},
                                {"seeds", s.seeds}});
   }
   return j.dump(2) + "\n";
 }
 
-void plot_curves(const std::string& prefix, const std::vector<Curves>& curves, const std::string& title,
-                 const std::string& ylabel) {
-  // Data: one block per optimizer (mean over the seeds that reached step t), separated by two blank
-  // lines so gnuplot can address them with `index`.
+namespace {
+using Series = std::vector<std::pair<double, double>>;
+
+// Draws one line per series (log y optional) to <prefix>.png and <prefix>.svg.
+void plot_series(const std::string& prefix, const std::vector<std::string>& names, const std::vector<Series>& series,
+                 const std::string& title, const std::string& ylabel, bool log_y) {
+  // One block per series, separated by two blank lines so gnuplot can address them with `index`.
   std::ostringstream data;
-  for (const auto& c : curves) {
-    size_t len = 0;
-    for (const auto& f : c.losses) len = std::max(len, f.size());
-    for (size_t t = 0; t < len; ++t) {
-      double sum = 0;
-      int n = 0;
-      for (const auto& f : c.losses)
-        if (t < f.size() && std::isfinite(f[t])) sum += f[t], ++n;
-      if (n > 0 && sum / n > 0) data << t << ' ' << format_double(sum / n) << '\n';
-    }
+  for (const auto& line : series) {
+    for (const auto& xy : line)
+      if (std::isfinite(xy.second) && (!log_y || xy.second > 0))
+        data << format_double(xy.first) << ' ' << format_double(xy.second) << '\n';
     data << "\n\n";
   }
   const std::string dat = prefix + ".plotdata.tmp", gp = prefix + ".gp.tmp";
   io::write_text_atomic(dat, data.str());
   std::ostringstream script;
   std::string plot;
-  for (size_t i = 0; i < curves.size(); ++i)
+  for (size_t i = 0; i < series.size(); ++i)
     plot += (i ? ", " : "") + quote(dat) + " index " + std::to_string(i) + " using 1:2 with lines lw 2 title " +
-            quote(curves[i].label);
+            quote(names[i]);
   const std::string common = "set title " + quote(title) + "\nset xlabel 'step'\nset ylabel " + quote(ylabel) +
-                             "\nset logscale y\nset grid\nset key outside right\n";
+                             (log_y ? "\nset logscale y" : "") + "\nset grid\nset key outside right\n";
   script << "set terminal pngcairo noenhanced size 1000,600 font ',11'\nset output " << quote(prefix + ".png.tmp") << '\n'
          << common << "plot " << plot << "\nset terminal svg noenhanced size 1000,600\nset output "
          << quote(prefix + ".svg.tmp") << "\nreplot\nunset output\n";
@@ -126,6 +145,94 @@ void plot_curves(const std::string& prefix, const std::vector<Curves>& curves, c
   std::remove(gp.c_str());
   std::rename((prefix + ".png.tmp").c_str(), (prefix + ".png").c_str());
   std::rename((prefix + ".svg.tmp").c_str(), (prefix + ".svg").c_str());
+}
+}  // namespace
+
+void plot_curves(const std::string& prefix, const std::vector<Curves>& curves, const std::string& title,
+                 const std::string& ylabel) {
+  std::vector<std::string> names;
+  std::vector<Series> series;
+  for (const auto& c : curves) {
+    size_t len = 0;
+    for (const auto& f : c.losses) len = std::max(len, f.size());
+    // Long minibatch curves are averaged over bins of steps (at most ~1000 points per line).
+    const size_t bin = std::max<size_t>(1, len / 1000);
+    Series line;
+    for (size_t t0 = 0; t0 < len; t0 += bin) {
+      double sum = 0;
+      int n = 0;
+      for (size_t t = t0; t < std::min(len, t0 + bin); ++t)
+        for (const auto& f : c.losses)
+          if (t < f.size() && std::isfinite(f[t])) sum += f[t], ++n;
+      if (n > 0) line.emplace_back(static_cast<double>(t0), sum / n);
+    }
+    names.push_back(c.label);
+    series.push_back(std::move(line));
+  }
+  plot_series(prefix, names, series, title, ylabel, true);
+}
+
+void plot_records(const std::string& prefix, const std::vector<Curves>& curves, const std::string& field,
+                  const std::string& title, bool log_y) {
+  std::vector<std::string> names;
+  std::vector<Series> series;
+  for (const auto& c : curves) {
+    std::map<int64_t, std::pair<double, int>> at;
+    for (const auto& rs : c.records)
+      for (const auto& r : rs) {
+        const double v = record_field(r, field);
+        if (std::isfinite(v)) at[r.step].first += v, at[r.step].second += 1;
+      }
+    Series line;
+    for (const auto& kv : at) line.emplace_back(static_cast<double>(kv.first), kv.second.first / kv.second.second);
+    names.push_back(c.label);
+    series.push_back(std::move(line));
+  }
+  plot_series(prefix, names, series, title, field, log_y);
+}
+
+double record_field(const Record& r, const std::string& field) {
+  if (field == "train_loss") return r.train_loss;
+  if (field == "train_accuracy") return r.train_accuracy;
+  if (field == "test_loss") return r.test_loss;
+  if (field == "test_accuracy") return r.test_accuracy;
+  if (field == "grad_norm") return r.grad_norm;
+  if (field == "param_norm") return r.param_norm;
+  if (field == "seconds_per_step") return r.seconds_per_step;
+  L2O_FAIL("unknown record field '", field, "'");
+}
+
+std::string records_csv(const std::vector<Curves>& curves) {
+  std::ostringstream out;
+  out << "optimizer,spec,seed,step,train_loss,train_accuracy,test_loss,test_accuracy,grad_norm,param_norm,"
+         "seconds_per_step\n";
+  for (const auto& c : curves)
+    for (size_t s = 0; s < c.records.size(); ++s)
+      for (const auto& r : c.records[s])
+        out << quote(c.label) << ',' << quote(c.rule_spec) << ',' << s << ',' << r.step << ','
+            << format_double(r.train_loss) << ',' << format_double(r.train_accuracy) << ','
+            << format_double(r.test_loss) << ',' << format_double(r.test_accuracy) << ','
+            << format_double(r.grad_norm) << ',' << format_double(r.param_norm) << ','
+            << format_double(r.seconds_per_step) << '\n';
+  return out.str();
+}
+
+std::string write_report(const std::string& dir, const std::vector<Curves>& curves,
+                         const std::vector<Summary>& summaries, const std::string& metadata_json, int reference,
+                         const std::string& title) {
+  const std::string table = summary_table(summaries, reference);
+  io::write_text_atomic(dir + "/curves.csv", curves_csv(curves));
+  io::write_text_atomic(dir + "/summary.json", summary_json(summaries, metadata_json));
+  io::write_text_atomic(dir + "/table.md", table);
+  const bool records = !summaries.empty() && summaries.front().has_records;
+  plot_curves(dir + "/loss", curves, title, records ? "minibatch loss (mean over seeds)" : "loss");
+  if (records) {
+    io::write_text_atomic(dir + "/records.csv", records_csv(curves));
+    plot_records(dir + "/train_loss", curves, "train_loss", title + " (full train split)", true);
+    plot_records(dir + "/test_loss", curves, "test_loss", title + " (test split)", true);
+    plot_records(dir + "/test_accuracy", curves, "test_accuracy", title + " (test split)", false);
+  }
+  return table;
 }
 
 void plot_csv(const std::string& png_path, const std::string& csv_path, const std::vector<std::string>& columns,

@@ -1,6 +1,12 @@
+#include <l2o/core/rng.h>
 #include <l2o/eval/evaluate.h>
 #include <l2o/eval/report.h>
 #include <l2o/learned/registry.h>
+#include <l2o/problems/nn.h>
+
+#include <torch/torch.h>
+
+#include <algorithm>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -66,4 +72,47 @@ TEST(Report, TableAndJsonCarryEveryOptimizer) {
   EXPECT_EQ(j["problem"], "q");
   EXPECT_EQ(j["optimizers"].size(), 2u);
   EXPECT_DOUBLE_EQ(j["optimizers"][1]["sum_of_losses_mean"].get<double>(), 10);
+}
+
+TEST(Evaluate, RecordsEveryNStepsOnAClassifier) {
+  torch::manual_seed(0);
+  data::DataSplits d;
+  d.name = "tiny";
+  d.train = {torch::randn({40, 3}), torch::randint(3, {40}, torch::kLong), 3};
+  d.test = {torch::randn({20, 3}), torch::randint(3, {20}, torch::kLong), 3};
+  problems::ClassifierProblem::Options o;
+  o.model = problems::Model::kSoftmax;
+  o.batch = 8;
+  auto gen = make_generator(0);
+  problems::ClassifierProblem prob("softmax", o, d, gen);
+  eval::EvalOptions eo;
+  eo.num_steps = 25;
+  eo.record_every = 10;
+  const auto rule = learned::make_rule("sgd:lr=0.5");
+  std::vector<double> losses;
+  std::vector<eval::Record> records;
+  eval::run_seed(*rule, prob, prob.init_params(gen), eo, gen, losses, records);
+  ASSERT_EQ(losses.size(), 26u);
+  ASSERT_EQ(records.size(), 4u);  // steps 0, 10, 20 and the last one, 25
+  EXPECT_EQ(records[0].step, 0);
+  EXPECT_EQ(records[3].step, 25);
+  EXPECT_TRUE(std::isnan(records[0].seconds_per_step));
+  EXPECT_GT(records[1].seconds_per_step, 0);
+  // The records hold the full splits: recompute the last one.
+  EXPECT_LT(records[3].train_loss, records[0].train_loss);
+  EXPECT_GT(records[3].param_norm, 0);
+  EXPECT_GE(records[3].test_accuracy, 0);
+  EXPECT_LE(records[3].test_accuracy, 1);
+  eval::Curves c;
+  c.label = "sgd";
+  c.losses = {losses};
+  c.records = {records};
+  const auto s = eval::summarize(c, 25);
+  EXPECT_TRUE(s.has_records);
+  EXPECT_DOUBLE_EQ(s.mean_train_loss, records[3].train_loss);
+  EXPECT_DOUBLE_EQ(s.mean_test_accuracy, records[3].test_accuracy);
+  EXPECT_DOUBLE_EQ(eval::grid_score(s), records[3].train_loss);
+  const std::string csv = eval::records_csv({c});
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
+  EXPECT_NE(eval::summary_table({s}).find("final test accuracy"), std::string::npos);
 }

@@ -2,7 +2,9 @@
 /// Meta-testing (SPEC §5): run update rules on fresh test problems over several seeds, tune
 /// hand-designed baselines over a learning-rate grid, and summarise with mean ± standard error.
 #include <l2o/optim/update_rule.h>
+#include <l2o/problems/problem.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,24 @@ struct EvalOptions {
   int64_t num_steps = 100;
   int64_t seeds = 5;
   int64_t seed = 0;
+  /// Every this many steps (and at the last step) record the full train and test loss and accuracy,
+  /// gradient and parameter norms and seconds per step (SPEC §5). 0 = no records; then `losses` holds
+  /// the objective f(θ_t) at every step. With records on a stochastic problem `losses` holds the
+  /// minibatch loss of every step (cheap), the full-split values being in the records.
+  int64_t record_every = 0;
+  /// Called after every finished seed (progress lines); may be empty.
+  std::function<void()> on_seed_done;
+};
+
+/// The state of one run at a recorded step.
+struct Record {
+  int64_t step = 0;
+  double train_loss = 0, train_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;
+  /// ‖g_t‖ of the minibatch gradient at θ_t and ‖θ_t‖ (over all tensors).
+  double grad_norm = 0, param_norm = 0;
+  /// Mean wall-clock of one step (gradient + update, records excluded) since the previous record.
+  double seconds_per_step = 0;
 };
 
 /// Loss curves of one optimizer: losses[s][t] = f(θ_t) for seed s, t = 0..num_steps (shorter if the
@@ -24,7 +44,15 @@ struct Curves {
   std::string label;
   std::string rule_spec;
   std::vector<std::vector<double>> losses;
+  /// records[s]: the records of seed s (empty without record_every).
+  std::vector<std::vector<Record>> records;
 };
+
+/// Runs `rule` for `options.num_steps` steps on `problem` from `params`: one seed of evaluate_rule.
+/// Stops early on a non-finite loss.
+void run_seed(const optim::UpdateRule& rule, const problems::Problem& problem, TensorList params,
+              const EvalOptions& options, at::Generator& gen, std::vector<double>& losses,
+              std::vector<Record>& records);
 
 /// Per-optimizer summary over seeds. `sum` is Σ_{t=1..N} f(θ_t) (the DM meta-objective); a diverged
 /// run counts as +∞.
@@ -35,6 +63,14 @@ struct Summary {
   double mean_final = 0, se_final = 0;
   int64_t diverged = 0;
   int64_t seeds = 0;
+  /// From the last record of every seed (NaN without records): full train loss, test loss and
+  /// accuracy, mean seconds per step.
+  bool has_records = false;
+  double mean_train_loss = 0, se_train_loss = 0;
+  double mean_train_accuracy = 0, se_train_accuracy = 0;
+  double mean_test_loss = 0, se_test_loss = 0;
+  double mean_test_accuracy = 0, se_test_accuracy = 0;
+  double seconds_per_step = 0;
 };
 
 /// Runs `rule` on every seed.
@@ -47,12 +83,16 @@ Summary summarize(const Curves& curves, int64_t num_steps);
 struct GridResult {
   Curves best;
   double best_lr = 0;
-  /// (lr, mean sum of losses) for every rate tried.
+  /// (lr, grid_score) for every rate tried.
   std::vector<std::pair<double, double>> scores;
 };
 
+/// The score a learning-rate grid minimises: the mean final full train loss when there are records,
+/// else the mean sum of losses.
+double grid_score(const Summary& summary);
+
 /// Evaluates `base_spec` (e.g. "adam" or "nag") with lr set to each of `lrs`; keeps the rate with the
-/// lowest mean sum of losses. The rate is tuned on the same test seeds, which can only favour the
+/// lowest grid_score. The rate is tuned on the same test seeds, which can only favour the
 /// baseline.
 GridResult best_of_grid(const std::string& base_spec, const std::vector<double>& lrs, const EvalOptions& options);
 

@@ -22,6 +22,20 @@ std::string summary_json(const std::vector<Summary>& summaries, const std::strin
 void plot_curves(const std::string& prefix, const std::vector<Curves>& curves, const std::string& title,
                  const std::string& ylabel = "loss");
 
+/// `optimizer,spec,seed,step,train_loss,...,seconds_per_step` rows of every record.
+std::string records_csv(const std::vector<Curves>& curves);
+/// A record's field by name (train_loss, train_accuracy, test_loss, test_accuracy, grad_norm,
+/// param_norm, seconds_per_step).
+double record_field(const Record& record, const std::string& field);
+/// Draws the mean over seeds of one record field per optimizer against the step.
+void plot_records(const std::string& prefix, const std::vector<Curves>& curves, const std::string& field,
+                  const std::string& title, bool log_y);
+/// Writes the whole report of a meta-test into `dir`: curves.csv, summary.json (metadata + summaries),
+/// table.md (ratios against summaries[reference] when reference >= 0), loss.png/svg and, when there
+/// are records, records.csv and train_loss / test_loss / test_accuracy plots. Returns the table.
+std::string write_report(const std::string& dir, const std::vector<Curves>& curves,
+                         const std::vector<Summary>& summaries, const std::string& metadata_json, int reference,
+                         const std::string& title);
 /// Draws columns of a CSV file against its first column (used for the meta-training curve).
 void plot_csv(const std::string& png_path, const std::string& csv_path, const std::vector<std::string>& columns,
               const std::string& title, bool log_y);
