@@ -1,6 +1,8 @@
 #include <l2o/core/error.h>
+#include <l2o/learned/coordinatewise_rnn.h>
 #include <l2o/learned/lstm.h>
 #include <l2o/learned/registry.h>
+#include <l2o/learned/trainable_adam.h>
 #include <l2o/optim/adagrad.h>
 #include <l2o/optim/adam.h>
 #include <l2o/optim/rmsprop.h>
@@ -19,6 +21,11 @@ std::vector<std::pair<std::string, std::string>> rule_catalogue() {
       {"adagrad", "Adagrad (torch::optim::Adagrad; lr, lr_decay, weight_decay, initial_accumulator_value, eps)"},
       {"lstm", "learned: coordinatewise deep LSTM of Andrychowicz et al. 2016 (hidden_size, num_layers, "
                "preprocess=none|logsign, k, output_scale)"},
+      {"crnn", "learned: CoordinatewiseRNN of L2O-Scale, stacked GRUs on the RMS-scaled gradient (cell_size, "
+               "num_cells, init_lr_min, init_lr_max, readout_scale, decay_bias_init, learnable_decay, "
+               "dynamic_output_scale, zero_init_lr_weights)"},
+      {"trainable_adam", "learned: Adam with meta-learned global log lr, logit beta1, logit beta2, log eps "
+                         "(lr, beta1, beta2, eps, eps_offset, sqrt_eps)"},
   };
 }
 
@@ -30,6 +37,8 @@ optim::RulePtr make_rule(const std::string& text) {
   if (n == "rmsprop") return optim::Rmsprop::from_spec(spec);
   if (n == "adagrad") return optim::Adagrad::from_spec(spec);
   if (n == "lstm") return CoordinatewiseLstm::from_spec(spec);
+  if (n == "crnn") return CoordinatewiseRnn::from_spec(spec);
+  if (n == "trainable_adam") return TrainableAdam::from_spec(spec);
   std::string known;
   for (const auto& kv : rule_catalogue()) known += (known.empty() ? "" : ", ") + kv.first;
   L2O_FAIL("unknown optimizer '", n, "' (known: ", known, ")");
