@@ -1,7 +1,9 @@
 #include <l2o/core/error.h>
+#include <l2o/learned/coordinatewise_rnn.h>
 #include <l2o/learned/hierarchical_rnn.h>
 #include <l2o/learned/lstm.h>
 #include <l2o/learned/registry.h>
+#include <l2o/learned/trainable_adam.h>
 #include <l2o/optim/adagrad.h>
 #include <l2o/optim/adam.h>
 #include <l2o/optim/rmsprop.h>
@@ -22,6 +24,11 @@ std::vector<std::pair<std::string, std::string>> rule_catalogue() {
                "preprocess=none|logsign, k, output_scale)"},
       {"hrnn", "learned: hierarchical RNN of Wichrowska et al. 2017 (L2O-Scale; levels=10-20-20, "
                "global_input=mean|last_tensor, init_lr_min/max, every reference switch: see docs/hrnn.md)"},
+      {"crnn", "learned: CoordinatewiseRNN of L2O-Scale, stacked GRUs on the RMS-scaled gradient (cell_size, "
+               "num_cells, init_lr_min, init_lr_max, readout_scale, decay_bias_init, learnable_decay, "
+               "dynamic_output_scale, zero_init_lr_weights)"},
+      {"trainable_adam", "learned: Adam with meta-learned global log lr, logit beta1, logit beta2, log eps "
+                         "(lr, beta1, beta2, eps, eps_offset, sqrt_eps)"},
   };
 }
 
@@ -34,6 +41,8 @@ optim::RulePtr make_rule(const std::string& text) {
   if (n == "adagrad") return optim::Adagrad::from_spec(spec);
   if (n == "lstm") return CoordinatewiseLstm::from_spec(spec);
   if (n == "hrnn") return HierarchicalRnn::from_spec(spec);
+  if (n == "crnn") return CoordinatewiseRnn::from_spec(spec);
+  if (n == "trainable_adam") return TrainableAdam::from_spec(spec);
   std::string known;
   for (const auto& kv : rule_catalogue()) known += (known.empty() ? "" : ", ") + kv.first;
   L2O_FAIL("unknown optimizer '", n, "' (known: ", known, ")");
