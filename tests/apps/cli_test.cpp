@@ -69,6 +69,7 @@ TEST(Cli, HelpAndProblemsList) {
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("dm_quadratic"), std::string::npos);
   EXPECT_NE(r.out.find("lstm"), std::string::npos);
+  EXPECT_NE(r.out.find("@default"), std::string::npos);
 }
 
 TEST(Cli, UnknownProblemOrOptimizer) {

@@ -44,15 +44,20 @@ class IsotropicQuadratic : public Problem {
   torch::Tensor center_;
 };
 
-/// Rosenbrock f(x, y) = (1 − x)² + 100(y − x²)²; minimum 0 at (1, 1); θ₀ ~ U(−2, 2)².
+/// Rosenbrock f(x, y) = (1 − x)² + 100(y − x²)²; minimum 0 at (1, 1); θ₀ ~ U(low, high)², by default
+/// U(−2, 2)² (the L2O-Scale reference draws U(−5, 10)²: `rosenbrock:low=-5,high=10`).
 class Rosenbrock : public Problem {
  public:
+  explicit Rosenbrock(double low = -2, double high = 2);
   static ProblemPtr from_spec(const Spec& spec, at::Generator& gen);
-  std::string name() const override { return "rosenbrock"; }
+  std::string name() const override;
   TensorList init_params(at::Generator& gen) const override;
   torch::Tensor loss(const TensorList& params, const Batch& batch) const override;
   std::optional<double> optimum_value() const override { return 0.0; }
   TensorList optimum_params() const override;
+
+ private:
+  double low_, high_;
 };
 
 }  // namespace problems
