@@ -59,7 +59,7 @@ torch::Tensor read_idx(const std::string& path) {
 
 Split read_idx_split(const std::string& dir, const std::string& prefix, const std::string& package_hint) {
   auto find = [&](const std::string& stem) {
-    for (const std::string& suffix : {"", ".gz"}) {
+    for (const char* suffix : {"", ".gz"}) {
       const std::string p = dir + "/" + prefix + "-" + stem + suffix;
       if (std::filesystem::exists(p)) return p;
     }

@@ -88,7 +88,12 @@ void load_state_from(torch::serialize::InputArchive& archive, const CheckpointIn
   try {
     torch::serialize::InputArchive phi;
     L2O_CHECK(archive.try_read("phi", phi), "checkpoint '", path, "' has no parameters");
+    // Module::load replaces each tensor by the stored one, dtype included: a float64 checkpoint
+    // would leave a float32 rule with float64 parameters. φ keeps the rule's dtype.
+    const auto params = rule.module()->parameters();
+    const auto dtype = params.empty() ? torch::kFloat : params.front().scalar_type();
     rule.module()->load(phi);
+    rule.module()->to(dtype);
     if (meta_optimizer != nullptr) {
       torch::serialize::InputArchive opt;
       L2O_CHECK(archive.try_read("meta_optimizer", opt), "checkpoint '", path, "' has no meta-optimizer state");

@@ -73,3 +73,35 @@ TEST(Files, UnwritableFolderIsAnError) {
   EXPECT_THROW(io::ensure_writable_dir("/proc/l2o-cannot-exist"), l2o::Error);
   EXPECT_THROW(io::write_text_atomic("/proc/l2o-cannot-exist/x.txt", "x"), l2o::Error);
 }
+
+TEST(Checkpoint, AFloat64CheckpointLoadsIntoAFloat32Rule) {
+  // φ trained in float64 (as the FD tests do) loads with the rule's own dtype, values rounded.
+  const std::string path = temp_dir() + "/double.pt";
+  torch::manual_seed(5);
+  auto rule = learned::make_rule("hrnn");
+  rule->module()->to(torch::kDouble);
+  io::save_checkpoint(path, *rule, nullptr);
+  auto loaded = io::load_rule(path);
+  const auto a = rule->module()->parameters(), b = loaded->module()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i].scalar_type(), torch::kFloat);
+    EXPECT_TRUE(torch::equal(a[i].to(torch::kFloat), b[i]));
+  }
+  for (const auto& buf : loaded->module()->buffers()) EXPECT_EQ(buf.scalar_type(), torch::kFloat);
+}
+
+TEST(Checkpoint, ACheckpointOfAnotherOptimizerTypeIsAClearError) {
+  const std::string path = temp_dir() + "/lstm.pt";
+  auto lstm = learned::make_rule("lstm");
+  io::save_checkpoint(path, *lstm, nullptr);
+  auto hrnn = learned::make_rule("hrnn");
+  try {
+    io::load_into(path, *hrnn, nullptr);
+    FAIL() << "no error";
+  } catch (const l2o::Error& e) {
+    const std::string w = e.what();
+    EXPECT_NE(w.find("holds optimizer 'lstm"), std::string::npos) << w;
+    EXPECT_EQ(w.find('\n'), std::string::npos) << w;
+  }
+}
