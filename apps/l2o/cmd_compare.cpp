@@ -4,6 +4,7 @@
 
 #include <l2o/core/error.h>
 #include <l2o/core/progress.h>
+#include <l2o/core/spec.h>
 #include <l2o/eval/report.h>
 #include <l2o/io/checkpoint.h>
 #include <l2o/io/files.h>
@@ -36,7 +37,7 @@ void add_compare(CLI::App& app) {
   cmd->add_option("--checkpoint", a->checkpoints, "learned optimizer checkpoint(s); label with LABEL=PATH")
       ->required()
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--baselines", a->baselines, "comma-separated baseline rules (see l2o problems)")->capture_default_str();
+  cmd->add_option("--baselines", a->baselines, "comma-separated baseline rules (see l2o problems); one with lr=... is run at that rate, not tuned")->capture_default_str();
   cmd->add_option("--lr_grid", a->lr_grid, "comma-separated learning rates tried for every baseline")->capture_default_str();
   add_eval_options(cmd, &a->options);
   cmd->add_option("--title", a->title, "plot title");
@@ -63,7 +64,11 @@ void add_compare(CLI::App& app) {
     std::vector<eval::Summary> summaries;
     nlohmann::json grids = nlohmann::json::object();
     // The progress line counts seeds: one per learned rule, one per grid point of every baseline.
-    const auto runs = static_cast<int64_t>(learned_rules.size() + baselines.size() * lrs.size()) * a->options.seeds;
+    // A baseline given with its rate (adam:lr=0.001) is run at that rate only, not tuned.
+    auto fixed_rate = [](const std::string& b) { return Spec::parse(b).has("lr"); };
+    int64_t configs = static_cast<int64_t>(learned_rules.size());
+    for (const auto& b : baselines) configs += fixed_rate(b) ? 1 : static_cast<int64_t>(lrs.size());
+    const int64_t runs = configs * a->options.seeds;
     Progress progress("compare", runs);
     int64_t done = 0;
     std::string current;
@@ -76,6 +81,13 @@ void add_compare(CLI::App& app) {
     }
     for (const auto& b : baselines) {
       current = b;
+      if (fixed_rate(b)) {
+        const auto rule = learned::make_rule(b);
+        curves.push_back(eval::evaluate_rule(*rule, options, Spec::parse(b).name() + " (lr " +
+                                                                  format_double(Spec::parse(b).get_double("lr", 0)) + ", fixed)"));
+        summaries.push_back(eval::summarize(curves.back(), options.num_steps));
+        continue;
+      }
       eval::GridResult g = eval::best_of_grid(b, lrs, options);
       for (const auto& s : g.scores) grids[b].push_back({{"lr", s.first}, {"score", s.second}});
       curves.push_back(std::move(g.best));

@@ -3,6 +3,8 @@
 
 #include <l2o/core/error.h>
 #include <l2o/eval/report.h>
+#include <l2o/io/checkpoint.h>
+#include <l2o/learned/registry.h>
 #include <l2o/meta/trainer.h>
 
 #include <cstdio>
@@ -79,6 +81,13 @@ void add_train(CLI::App& app) {
     std::unique_ptr<meta::Trainer> trainer;
     if (!args->resume.empty()) {
       const bool moved = cmd->count("--output_dir") > 0;
+      // The run's own options are used; an --optimizer that contradicts the checkpoint is an error,
+      // not silently ignored.
+      if (cmd->count("--optimizer") > 0) {
+        const std::string held = io::read_checkpoint_info(args->resume).rule_spec;
+        const std::string asked = learned::make_rule(raw->optimizer)->spec().str();
+        L2O_CHECK(held == asked, "checkpoint '", args->resume, "' holds optimizer '", held, "', not '", asked, "'");
+      }
       trainer = meta::Trainer::resume(args->resume, cmd->count("--meta_iterations") ? raw->meta_iterations : 0,
                                       moved ? raw->output_dir : "");
     } else {

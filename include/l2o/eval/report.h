@@ -36,7 +36,8 @@ void plot_records(const std::string& prefix, const std::vector<Curves>& curves, 
 std::string write_report(const std::string& dir, const std::vector<Curves>& curves,
                          const std::vector<Summary>& summaries, const std::string& metadata_json, int reference,
                          const std::string& title);
-/// Draws columns of a CSV file against its first column (used for the meta-training curve).
+/// Draws columns of a CSV file against its first column (used for the meta-training curve). Columns
+/// without any value are left out; `log_y` falls back to a linear axis when a value is <= 0.
 void plot_csv(const std::string& png_path, const std::string& csv_path, const std::vector<std::string>& columns,
               const std::string& title, bool log_y);
 
