@@ -4,6 +4,7 @@
 //  - one L2O-Scale meta-iteration (5 unrolls of 20 steps, log-ratio objective, RMSProp) of the
 //    HierarchicalRNN on the MNIST MLP 784-20-10 (needs data/mnist from scripts/setup.sh), against
 //    one Adam step (gradient + update) on the same problem.
+#include <l2o/core/runtime.h>
 #include <l2o/core/rng.h>
 #include <l2o/learned/registry.h>
 #include <l2o/meta/trainer.h>
@@ -93,6 +94,7 @@ class Recorder : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  l2o::tune_runtime();
   benchmark::Initialize(&argc, argv);
   Recorder recorder;
   benchmark::RunSpecifiedBenchmarks(&recorder);

@@ -1,6 +1,7 @@
 // Wall time of one DM meta-iteration (128 quadratics of dimension 10, 100 steps, 5 unrolls of 20,
 // coordinatewise LSTM, Adam meta-optimizer) against one Adam step on the same problem, measured in
 // the same run. Prints the ratios at the end.
+#include <l2o/core/runtime.h>
 #include <l2o/core/rng.h>
 #include <l2o/learned/registry.h>
 #include <l2o/meta/trainer.h>
@@ -67,6 +68,7 @@ class Recorder : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  l2o::tune_runtime();
   benchmark::Initialize(&argc, argv);
   Recorder recorder;
   benchmark::RunSpecifiedBenchmarks(&recorder);

@@ -3,6 +3,7 @@
 //   train_with_learned_optimizer [checkpoint.pt]
 //
 // Without a checkpoint the example uses Adam, so it runs before anything has been meta-trained.
+#include <l2o/core/runtime.h>
 #include <l2o/io/checkpoint.h>
 #include <l2o/learned/registry.h>
 #include <l2o/optim/adapter.h>
@@ -12,6 +13,7 @@
 #include <cstdio>
 
 int main(int argc, char** argv) try {
+  l2o::tune_runtime();
   torch::manual_seed(0);
   // A small regression model: y = sin(x₁ + x₂ + x₃).
   torch::nn::Sequential model(torch::nn::Linear(3, 16), torch::nn::Tanh(), torch::nn::Linear(16, 1));

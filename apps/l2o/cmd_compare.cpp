@@ -37,7 +37,8 @@ void add_compare(CLI::App& app) {
   cmd->add_option("--checkpoint", a->checkpoints, "learned optimizer checkpoint(s); label with LABEL=PATH")
       ->required()
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--baselines", a->baselines, "comma-separated baseline rules (see l2o problems); one with lr=... is run at that rate, not tuned")->capture_default_str();
+  cmd->add_option("--baselines", a->baselines, "comma-separated baseline rules (see l2o problems); spec@lr1/lr2/... tunes over its own grid, "
+                  "a spec with lr=... is run at that rate only")->capture_default_str();
   cmd->add_option("--lr_grid", a->lr_grid, "comma-separated learning rates tried for every baseline")->capture_default_str();
   add_eval_options(cmd, &a->options);
   cmd->add_option("--title", a->title, "plot title");
@@ -54,9 +55,18 @@ void add_compare(CLI::App& app) {
       optim::RulePtr rule = io::load_rule(path);
       learned_rules.emplace_back(eq == std::string::npos ? rule->name() + " (learned)" : item.substr(0, eq), rule);
     }
-    const auto baselines = split(a->baselines, ',');
-    for (const auto& b : baselines) learned::make_rule(b);
-    const auto lrs = parse_doubles(a->lr_grid, "--lr_grid");
+    // A baseline is `spec` (tuned over --lr_grid), `spec@lr1/lr2/...` (tuned over its own grid) or
+    // `spec` with lr=... (run at that rate only).
+    const auto default_lrs = parse_doubles(a->lr_grid, "--lr_grid");
+    std::vector<std::string> baselines;
+    std::vector<std::vector<double>> baseline_lrs;
+    for (const auto& item : split(a->baselines, ',')) {
+      const auto at = item.find('@');
+      baselines.push_back(item.substr(0, at));
+      baseline_lrs.push_back(at == std::string::npos ? default_lrs
+                                                     : parse_doubles(item.substr(at + 1), "the grid of '" + item + "'", '/'));
+      learned::make_rule(baselines.back());
+    }
     problems::ProblemSet::parse(a->options.problem);
     io::ensure_writable_dir(a->output_dir);
 
@@ -67,7 +77,8 @@ void add_compare(CLI::App& app) {
     // A baseline given with its rate (adam:lr=0.001) is run at that rate only, not tuned.
     auto fixed_rate = [](const std::string& b) { return Spec::parse(b).has("lr"); };
     int64_t configs = static_cast<int64_t>(learned_rules.size());
-    for (const auto& b : baselines) configs += fixed_rate(b) ? 1 : static_cast<int64_t>(lrs.size());
+    for (size_t i = 0; i < baselines.size(); ++i)
+      configs += fixed_rate(baselines[i]) ? 1 : static_cast<int64_t>(baseline_lrs[i].size());
     const int64_t runs = configs * a->options.seeds;
     Progress progress("compare", runs);
     int64_t done = 0;
@@ -79,7 +90,9 @@ void add_compare(CLI::App& app) {
       curves.push_back(eval::evaluate_rule(*lr.second, options, lr.first));
       summaries.push_back(eval::summarize(curves.back(), options.num_steps));
     }
-    for (const auto& b : baselines) {
+    nlohmann::json grid_rates = nlohmann::json::object();
+    for (size_t i = 0; i < baselines.size(); ++i) {
+      const std::string& b = baselines[i];
       current = b;
       if (fixed_rate(b)) {
         const auto rule = learned::make_rule(b);
@@ -88,7 +101,8 @@ void add_compare(CLI::App& app) {
         summaries.push_back(eval::summarize(curves.back(), options.num_steps));
         continue;
       }
-      eval::GridResult g = eval::best_of_grid(b, lrs, options);
+      grid_rates[b] = baseline_lrs[i];
+      eval::GridResult g = eval::best_of_grid(b, baseline_lrs[i], options);
       for (const auto& s : g.scores) grids[b].push_back({{"lr", s.first}, {"score", s.second}});
       curves.push_back(std::move(g.best));
       summaries.push_back(eval::summarize(curves.back(), options.num_steps));
@@ -96,7 +110,7 @@ void add_compare(CLI::App& app) {
     progress.finish();
     const nlohmann::json meta = {{"problem", a->options.problem}, {"num_steps", a->options.num_steps},
                                  {"seeds", a->options.seeds},     {"seed", a->options.seed},
-                                 {"lr_grid", lrs},                {"grid_scores", grids},
+                                 {"lr_grid", grid_rates},                {"grid_scores", grids},
                                  {"record_every", a->options.record_every},
                                  {"baseline_selection", a->options.record_every > 0
                                                             ? "lowest mean final full train loss"

@@ -123,9 +123,9 @@ std::vector<std::string> split(const std::string& text, char sep) {
   return out;
 }
 
-std::vector<double> parse_doubles(const std::string& text, const std::string& what) {
+std::vector<double> parse_doubles(const std::string& text, const std::string& what, char separator) {
   std::vector<double> out;
-  for (const auto& item : split(text, ',')) {
+  for (const auto& item : split(text, separator)) {
     char* end = nullptr;
     const double v = std::strtod(item.c_str(), &end);
     L2O_CHECK(end != item.c_str() && *end == '\0' && v > 0, what, ": '", item, "' is not a positive number");

@@ -22,7 +22,7 @@ void add_eval_options(CLI::App* cmd, eval::EvalOptions* options);
 void add_threads_option(CLI::App* cmd, int* threads);
 void apply_threads(int threads);
 /// Parses "1e-3,1e-2,0.1" (throws l2o::Error naming the bad item).
-std::vector<double> parse_doubles(const std::string& text, const std::string& what);
+std::vector<double> parse_doubles(const std::string& text, const std::string& what, char separator = ',');
 /// Replaces `--config FILE` by the file's `key = value` lines as `--key=value` flags placed right after
 /// the subcommand, so flags given on the command line (which come later) win. The file is a TOML
 /// subset: top-level keys, strings, numbers and booleans, `#` comments. Throws l2o::Error on a

@@ -2,6 +2,7 @@
 // in the library. Exit codes: 0 success, 1 runtime error, 2 bad command line or config.
 #include "common.h"
 
+#include <l2o/core/runtime.h>
 #include <l2o/core/error.h>
 #include <l2o/core/version.h>
 
@@ -16,6 +17,7 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 }  // namespace
 
 int main(int argc, char** argv) {
+  l2o::tune_runtime();
   CLI::App app{"l2o — learned optimizers on LibTorch (learning to learn, L2O-Scale, L2O-Entropy)", "l2o"};
   app.set_version_flag("--version", std::string(l2o::kVersion));
   app.require_subcommand(1);
