@@ -79,6 +79,27 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
 }
 
 namespace {
+// Module::load calls Tensor::set_ with the stored tensor, which reinterprets a float64 checkpoint's
+// storage in a float32 rule. Here every tensor is read on its own, its shape checked, and copied in
+// with a cast, so φ keeps the rule's dtype.
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path) {
+  torch::NoGradGuard no_grad;
+  auto copy_in = [&](const std::string& key, torch::Tensor& target, bool is_buffer) {
+    torch::Tensor stored;
+    L2O_CHECK(archive.try_read(key, stored, is_buffer), "checkpoint '", path, "' has no tensor '", key, "'");
+    L2O_CHECK(stored.sizes() == target.sizes(), "checkpoint '", path, "': tensor '", key, "' has shape ",
+              stored.sizes(), ", the optimizer expects ", target.sizes());
+    target.copy_(stored);
+  };
+  for (auto& p : module.named_parameters(/*recurse=*/false)) copy_in(p.key(), p.value(), false);
+  for (auto& b : module.named_buffers(/*recurse=*/false)) copy_in(b.key(), b.value(), true);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    L2O_CHECK(archive.try_read(child.key(), sub), "checkpoint '", path, "' has no module '", child.key(), "'");
+    load_module(*child.value(), sub, path);
+  }
+}
+
 // φ and, if asked, the meta-optimizer state from an archive whose header has been read.
 void load_state_from(torch::serialize::InputArchive& archive, const CheckpointInfo& info, const std::string& path,
                      optim::UpdateRule& rule, torch::optim::Optimizer* meta_optimizer) {
@@ -88,12 +109,7 @@ void load_state_from(torch::serialize::InputArchive& archive, const CheckpointIn
   try {
     torch::serialize::InputArchive phi;
     L2O_CHECK(archive.try_read("phi", phi), "checkpoint '", path, "' has no parameters");
-    // Module::load replaces each tensor by the stored one, dtype included: a float64 checkpoint
-    // would leave a float32 rule with float64 parameters. φ keeps the rule's dtype.
-    const auto params = rule.module()->parameters();
-    const auto dtype = params.empty() ? torch::kFloat : params.front().scalar_type();
-    rule.module()->load(phi);
-    rule.module()->to(dtype);
+    load_module(*rule.module(), phi, path);
     if (meta_optimizer != nullptr) {
       torch::serialize::InputArchive opt;
       L2O_CHECK(archive.try_read("meta_optimizer", opt), "checkpoint '", path, "' has no meta-optimizer state");
