@@ -15,6 +15,7 @@ void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_compare(CLI::App& app);
 void add_problems(CLI::App& app);
+void add_hessian(CLI::App& app);
 
 /// Adds --problem, --num_steps, --seeds and --seed of a meta-test.
 void add_eval_options(CLI::App* cmd, eval::EvalOptions* options);

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   l2o::app::add_eval(app);
   l2o::app::add_compare(app);
   l2o::app::add_problems(app);
+  l2o::app::add_hessian(app);
   try {
     std::vector<std::string> args = l2o::app::expand_config(argc, argv);
     args.erase(args.begin());  // CLI11 takes the arguments without the program name, in reverse order

@@ -238,7 +238,7 @@ std::string write_report(const std::string& dir, const std::vector<Curves>& curv
 }
 
 void plot_csv(const std::string& png_path, const std::string& csv_path, const std::vector<std::string>& columns,
-              const std::string& title, bool log_y) {
+              const std::string& title, bool log_y, const std::string& xlabel) {
   // Columns without a single number (validation never run) are left out, and a log scale is
   // only used when every value is positive (log-ratio meta-losses are negative).
   std::vector<std::string> drawn;
@@ -277,7 +277,7 @@ void plot_csv(const std::string& png_path, const std::string& csv_path, const st
   std::ostringstream script;
   script << "set datafile separator ','\nset datafile missing ''\nset key autotitle columnhead\n"
          << "set terminal pngcairo noenhanced size 1000,600 font ',11'\nset output " << quote(png_path + ".tmp") << '\n'
-         << "set title " << quote(title) << "\nset xlabel 'meta-iteration'\nset grid\n"
+         << "set title " << quote(title) << "\nset xlabel " << quote(xlabel) << "\nset grid\n"
          << (log_y ? "set logscale y\n" : "") << "plot " << plot << "\nunset output\n";
   const std::string gp = png_path + ".gp.tmp";
   io::write_text_atomic(gp, script.str());

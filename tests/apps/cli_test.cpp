@@ -171,3 +171,18 @@ TEST(Cli, CheckpointOfAnotherOptimizerType) {
   // Resuming it as another optimizer is refused in one line.
   expect_one_line_error(run("train --resume " + run_dir + "/latest.pt --optimizer hrnn"), "lstm");
 }
+
+TEST(Cli, HessianPrintsTraceAndEigenvaluesAndWritesTheDensity) {
+  const std::string out = work() + "/hessian";
+  // quadratic: 0.5 ||Wx - y||², whose Hessian is WᵀW.
+  auto r = run("hessian --problem quadratic:dim=6 --probes 50 --top_n 2 --lanczos_steps 6 --lanczos_probes 3 -o " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("trace (Hutchinson, 50 probes)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("top eigenvalues"), std::string::npos) << r.out;
+  for (const char* f : {"hessian.json", "density.csv", "nodes.csv"}) EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  r = run("hessian --problem quadratic:dim=6 --optimizer adam:lr=0.1 --num_steps 5 --probes 10 --lanczos_steps 4 -o " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("after 5 steps of adam"), std::string::npos) << r.out;
+  expect_one_line_error(run("hessian --problem quadratic --num_steps 5 -o " + out), "--checkpoint or --optimizer");
+  expect_one_line_error(run("hessian --problem quadratic --probes 1 -o " + out), "--probes");
+}

@@ -39,7 +39,7 @@ std::string write_report(const std::string& dir, const std::vector<Curves>& curv
 /// Draws columns of a CSV file against its first column (used for the meta-training curve). Columns
 /// without any value are left out; `log_y` falls back to a linear axis when a value is <= 0.
 void plot_csv(const std::string& png_path, const std::string& csv_path, const std::vector<std::string>& columns,
-              const std::string& title, bool log_y);
+              const std::string& title, bool log_y, const std::string& xlabel = "meta-iteration");
 
 }  // namespace eval
 }  // namespace l2o
