@@ -4,7 +4,8 @@
 //  - one L2O-Scale meta-iteration (5 unrolls of 20 steps, log-ratio objective, RMSProp) of the
 //    HierarchicalRNN on the MNIST MLP 784-20-10 (needs data/mnist from scripts/setup.sh), against
 //    one Adam step (gradient + update) on the same problem.
-#include <l2o/core/runtime.h>
+#include "bench_main.h"
+
 #include <l2o/core/rng.h>
 #include <l2o/learned/registry.h>
 #include <l2o/meta/trainer.h>
@@ -14,7 +15,6 @@
 #include <torch/torch.h>
 
 #include <cstdio>
-#include <map>
 
 using namespace l2o;
 
@@ -80,26 +80,10 @@ BENCHMARK(BM_HrnnUpdate1M)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_MnistAdamStep)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MnistHrnnMetaIteration)->Unit(benchmark::kMillisecond)->MinTime(5.0);
 
-class Recorder : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& r : runs)
-      if (r.run_type == Run::RT_Iteration)
-        seconds[r.benchmark_name().substr(0, r.benchmark_name().find('/'))] =
-            r.real_accumulated_time / static_cast<double>(r.iterations);
-  }
-  std::map<std::string, double> seconds;
-};
 }  // namespace
 
 int main(int argc, char** argv) {
-  l2o::tune_runtime();
-  benchmark::Initialize(&argc, argv);
-  Recorder recorder;
-  benchmark::RunSpecifiedBenchmarks(&recorder);
-  const auto& s = recorder.seconds;
-  std::printf("\nthreads: %d\n", torch::get_num_threads());
+  const auto s = l2o::bench::run_benchmarks(&argc, argv);
   if (s.count("BM_AdamUpdate1M") && s.count("BM_HrnnUpdate1M")) {
     const double n = 1001000;
     std::printf("update per parameter on a 1M-parameter model: HierarchicalRNN %.1f ns, Adam %.2f ns -> %.0fx Adam\n",

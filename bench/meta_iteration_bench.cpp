@@ -1,7 +1,8 @@
 // Wall time of one DM meta-iteration (128 quadratics of dimension 10, 100 steps, 5 unrolls of 20,
 // coordinatewise LSTM, Adam meta-optimizer) against one Adam step on the same problem, measured in
 // the same run. Prints the ratios at the end.
-#include <l2o/core/runtime.h>
+#include "bench_main.h"
+
 #include <l2o/core/rng.h>
 #include <l2o/learned/registry.h>
 #include <l2o/meta/trainer.h>
@@ -11,7 +12,6 @@
 #include <torch/torch.h>
 
 #include <cstdio>
-#include <map>
 
 using namespace l2o;
 
@@ -53,27 +53,10 @@ BENCHMARK(BM_AdamStep)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LstmStep)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MetaIteration)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 
-// Keeps each benchmark's real time per iteration (in seconds) for the ratios.
-class Recorder : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& r : runs)
-      if (r.run_type == Run::RT_Iteration)
-        seconds[r.benchmark_name().substr(0, r.benchmark_name().find('/'))] =
-            r.real_accumulated_time / static_cast<double>(r.iterations);
-  }
-  std::map<std::string, double> seconds;
-};
 }  // namespace
 
 int main(int argc, char** argv) {
-  l2o::tune_runtime();
-  benchmark::Initialize(&argc, argv);
-  Recorder recorder;
-  benchmark::RunSpecifiedBenchmarks(&recorder);
-  const auto& s = recorder.seconds;
-  std::printf("\nthreads: %d\n", torch::get_num_threads());
+  const auto s = l2o::bench::run_benchmarks(&argc, argv);
   if (s.count("BM_AdamStep") && s.count("BM_MetaIteration")) {
     std::printf("one meta-iteration (100 steps, 5 unrolls of 20): %.1f ms = %.0f Adam steps (Adam step %.1f us)\n",
                 1e3 * s.at("BM_MetaIteration"), s.at("BM_MetaIteration") / s.at("BM_AdamStep"), 1e6 * s.at("BM_AdamStep"));

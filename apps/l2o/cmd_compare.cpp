@@ -95,9 +95,9 @@ void add_compare(CLI::App& app) {
       const std::string& b = baselines[i];
       current = b;
       if (fixed_rate(b)) {
-        const auto rule = learned::make_rule(b);
-        curves.push_back(eval::evaluate_rule(*rule, options, Spec::parse(b).name() + " (lr " +
-                                                                  format_double(Spec::parse(b).get_double("lr", 0)) + ", fixed)"));
+        const Spec spec = Spec::parse(b);
+        const std::string label = spec.name() + " (lr " + format_double(spec.get_double("lr", 0)) + ", fixed)";
+        curves.push_back(eval::evaluate_rule(*learned::make_rule(b), options, label));
         summaries.push_back(eval::summarize(curves.back(), options.num_steps));
         continue;
       }

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -25,26 +26,27 @@ std::string data_root() {
   return env && *env ? env : L2O_DEFAULT_DATA_DIR;
 }
 
-// Real data sets are read once per process: meta-training draws a new problem every iteration.
-DataSplits cached(const std::string& key, const std::function<DataSplits()>& load) {
+// Real data sets with a fixed train/test split are read once per process: meta-training draws a
+// new problem every iteration.
+DataSplits cached_splits(const std::string& name, const std::string& dir, const std::function<Split(bool)>& read) {
   static std::mutex mutex;
   static std::map<std::string, DataSplits> cache;
   std::lock_guard<std::mutex> lock(mutex);
+  const std::string key = name + "@" + dir;
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, load()).first;
+  if (it == cache.end()) {
+    DataSplits d;
+    d.name = name;
+    const Split train = read(true), test = read(false);
+    d.train = {train.images, train.labels, 10};
+    d.test = {test.images, test.labels, 10};
+    it = cache.emplace(key, std::move(d)).first;
+  }
   return it->second;
 }
 
 DataSplits from_idx(const std::string& name, const std::string& dir, const std::string& hint) {
-  return cached(name + "@" + dir, [&] {
-    DataSplits d;
-    d.name = name;
-    const auto train = read_idx_split(dir, "train", hint);
-    const auto test = read_idx_split(dir, "t10k", hint);
-    d.train = {train.images, train.labels, 10};
-    d.test = {test.images, test.labels, 10};
-    return d;
-  });
+  return cached_splits(name, dir, [&](bool train) { return read_idx_split(dir, train ? "train" : "t10k", hint); });
 }
 
 }  // namespace
@@ -78,15 +80,7 @@ DataSplits make_dataset(const Spec& spec, at::Generator& gen, const std::string&
   }
   if (name == "cifar10") {
     const std::string dir = spec.get_string("data_dir", data_root() + "/cifar-10-batches-bin");
-    return cached(name + "@" + dir, [&] {
-      DataSplits d;
-      d.name = name;
-      const auto train = read_cifar10_split(dir, true);
-      const auto test = read_cifar10_split(dir, false);
-      d.train = {train.images, train.labels, 10};
-      d.test = {test.images, test.labels, 10};
-      return d;
-    });
+    return cached_splits(name, dir, [&](bool train) { return read_cifar10_split(dir, train); });
   }
   if (is_synthetic(name)) return make_synthetic(name, spec, gen);
   std::string known;

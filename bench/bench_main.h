@@ -1,0 +1,41 @@
+#pragma once
+// What every benchmark program of the project does around Google Benchmark: tune the runtime like
+// the other programs, run the selected benchmarks, and keep each one's real time per iteration (in
+// seconds, keyed by the name before any '/') so that main() can print ratios measured in one run.
+#include <l2o/core/runtime.h>
+
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace l2o {
+namespace bench {
+
+class SecondsRecorder : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& r : runs)
+      if (r.run_type == Run::RT_Iteration)
+        seconds[r.benchmark_name().substr(0, r.benchmark_name().find('/'))] =
+            r.real_accumulated_time / static_cast<double>(r.iterations);
+  }
+  std::map<std::string, double> seconds;
+};
+
+/// Runs the benchmarks selected on the command line; returns seconds per iteration by name.
+inline std::map<std::string, double> run_benchmarks(int* argc, char** argv) {
+  tune_runtime();
+  benchmark::Initialize(argc, argv);
+  SecondsRecorder recorder;
+  benchmark::RunSpecifiedBenchmarks(&recorder);
+  std::printf("\nthreads: %d\n", torch::get_num_threads());
+  return recorder.seconds;
+}
+
+}  // namespace bench
+}  // namespace l2o
