@@ -19,7 +19,7 @@ namespace app {
 
 namespace {
 struct EvalArgs {
-  std::string checkpoint, optimizer, label, output_dir = "runs/eval";
+  std::string checkpoint, optimizer, label, output_dir = "runs/eval", train_dir, restore_model_name = "best.pt";
   eval::EvalOptions options;
   int threads = 0;
 };
@@ -31,13 +31,19 @@ void add_eval(CLI::App& app) {
   add_config_option(cmd);
   auto* ck = cmd->add_option("--checkpoint", a->checkpoint, "learned optimizer checkpoint (from l2o train)");
   cmd->add_option("--optimizer", a->optimizer, "or a rule spec, e.g. adam:lr=0.01")->excludes(ck);
-  cmd->add_option("--label", a->label, "name in tables and plots (default: the rule's name)");
+  cmd->add_option("--train_dir", a->train_dir,
+                  "run folder of l2o train: the checkpoint is train_dir/restore_model_name (unless --checkpoint or "
+                  "--optimizer is given)");
+  cmd->add_option("--restore_model_name", a->restore_model_name, "checkpoint file inside --train_dir")
+      ->capture_default_str();
+  cmd->add_option("--label,--model_name", a->label, "name in tables and plots (default: the rule's name)");
   add_eval_options(cmd, &a->options);
-  cmd->add_option("-o,--output_dir", a->output_dir, "folder for curves.csv, summary.json, loss.png")->capture_default_str();
+  cmd->add_option("-o,--output_dir,--save_dir", a->output_dir, "folder for curves.csv, summary.json, loss.png")->capture_default_str();
   add_threads_option(cmd, &a->threads);
   cmd->callback([a] {
     apply_threads(a->threads);
-    L2O_CHECK(!a->checkpoint.empty() || !a->optimizer.empty(), "give --checkpoint or --optimizer");
+    if (a->checkpoint.empty() && a->optimizer.empty() && !a->train_dir.empty()) a->checkpoint = a->train_dir + "/" + a->restore_model_name;
+    L2O_CHECK(!a->checkpoint.empty() || !a->optimizer.empty(), "give --checkpoint, --train_dir or --optimizer");
     // Check everything the run needs before it starts, so bad input leaves no files behind.
     const optim::RulePtr rule = a->checkpoint.empty() ? learned::make_rule(a->optimizer) : io::load_rule(a->checkpoint);
     problems::ProblemSet::parse(a->options.problem);

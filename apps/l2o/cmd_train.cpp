@@ -6,6 +6,7 @@
 #include <l2o/io/checkpoint.h>
 #include <l2o/learned/registry.h>
 #include <l2o/meta/trainer.h>
+#include <l2o/problems/registry.h>
 
 #include <cstdio>
 #include <memory>
@@ -20,6 +21,7 @@ struct TrainArgs {
   bool quiet = false;
   bool plot = true;
   int threads = 0;
+  int64_t num_problems = 0;
 };
 }  // namespace
 
@@ -41,15 +43,18 @@ void add_train(CLI::App& app) {
                                        o.blowup_factor(), o.second_derivatives()});
   cmd->add_option("--optimizer", raw->optimizer, "learned rule spec, e.g. lstm:output_scale=0.1")->capture_default_str();
   cmd->add_option("--problem", raw->problem, "problem set: spec[*weight];... (see l2o problems)")->capture_default_str();
-  cmd->add_option("--meta_iterations", raw->meta_iterations, "meta-iterations (one sampled problem each)")->capture_default_str();
+  add_problem_set_flags(cmd, &raw->problem);
+  cmd->add_option("--num_problems", args->num_problems, "keep only the first N problems of the set (0 = all)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--meta_iterations,--num_meta_iterations", raw->meta_iterations, "meta-iterations (one sampled problem each)")->capture_default_str();
   cmd->add_option("--num_steps", raw->num_steps, "inner steps per meta-iteration")->capture_default_str();
-  cmd->add_option("--unroll_length", raw->unroll_length, "inner steps per truncation")->capture_default_str();
+  cmd->add_option("--unroll_length,--fix_unroll_length", raw->unroll_length, "inner steps per truncation")->capture_default_str();
   cmd->add_option("--objective", raw->objective, "meta-objective: sum (DM) or log_ratio (L2O-Scale)")->capture_default_str();
   cmd->add_option("--meta_optimizer", raw->meta_optimizer, "adam or rmsprop")->capture_default_str();
   cmd->add_option("--meta_lr", raw->meta_lr, "meta learning rate")->capture_default_str();
   cmd->add_option("--clip_value", raw->clip_value, "clip meta-gradient entries to ±value")->capture_default_str();
   cmd->add_option("--clip_norm", raw->clip_norm, "clip the meta-gradient's global norm (0 = off)")->capture_default_str();
-  cmd->add_option("--second_derivatives", raw->second_derivatives, "backpropagate through the optimizee gradient")
+  cmd->add_option("--second_derivatives,--use_second_derivatives", raw->second_derivatives, "backpropagate through the optimizee gradient")
       ->capture_default_str();
   cmd->add_option("--blowup_factor", raw->blowup_factor, "stop an inner run when f > factor * f0 (0 = off)")
       ->capture_default_str();
@@ -57,7 +62,7 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--evaluation_epochs", raw->evaluation_epochs, "validation problems")->capture_default_str();
   cmd->add_option("--seed", raw->seed, "random seed of the run")->capture_default_str();
-  cmd->add_option("-o,--output_dir", raw->output_dir, "folder for best.pt, latest.pt, train_log.csv, meta_loss.png")
+  cmd->add_option("-o,--output_dir,--train_dir", raw->output_dir, "folder for best.pt, latest.pt, train_log.csv, meta_loss.png")
       ->capture_default_str();
   cmd->add_option("--resume", args->resume, "continue the run saved in this checkpoint (its options are used; "
                                             "--meta_iterations and --output_dir may extend or move it)");
@@ -75,6 +80,32 @@ void add_train(CLI::App& app) {
                   "sampled horizons: minimum steps per unroll")->capture_default_str();
   cmd->add_option("--max_num_itr_partial_unroll", o.max_num_itr_partial_unroll(),
                   "sampled horizons: clip steps per unroll (0 = off)")->capture_default_str();
+  cmd->add_option("--max_seconds", o.max_seconds(), "stop after this many seconds of meta-training (0 = no budget)")
+      ->capture_default_str();
+  // L2O-Entropy (SPEC §4), under the reference's flag names.
+  cmd->add_option("--reg_optimizer", o.reg_optimizer(), "add alpha * sum_t reg_t to the meta-objective")
+      ->capture_default_str();
+  cmd->add_option("--reg_optimizee", o.reg_optimizee(), "add beta * reg to the optimizee's loss")->capture_default_str();
+  cmd->add_option("--reg_option", o.reg_option(), "regulariser: hessian, hessian-ev, hessian-esd or jacob")
+      ->capture_default_str();
+  cmd->add_option("--alpha", o.alpha(), "weight of the regulariser on the meta-objective")->capture_default_str();
+  cmd->add_option("--beta", o.beta(), "weight of the regulariser on the optimizee loss")->capture_default_str();
+  cmd->add_option("--regularize_time", o.regularize_time(),
+                  "none, prior (first half of the unrolls), posterior (second half) or always")->capture_default_str();
+  cmd->add_option("--hessian_itrs", o.hessian_itrs(), "probes / power iterations / Lanczos steps per regulariser")
+      ->capture_default_str();
+  cmd->add_option("--hessian_top_n", o.hessian_top_n(), "eigenvalues summed by hessian-ev")->capture_default_str();
+  cmd->add_option("--if_cl", o.if_cl(), "curriculum over horizons (cl_horizons) with validation-gated promotion")
+      ->capture_default_str();
+  cmd->add_option("--cl_horizons", o.cl_horizons(), "curriculum horizons in steps")->capture_default_str();
+  cmd->add_option("--min_num_eval", o.min_num_eval(), "evaluations per curriculum stage before promotion or stop")
+      ->capture_default_str();
+  cmd->add_option("--if_mt", o.if_mt(), "imitate a hand-designed teacher in a fraction mt_ratio of meta-iterations")
+      ->capture_default_str();
+  cmd->add_option("--mt_ratio", o.mt_ratio(), "probability of an imitation meta-iteration")->capture_default_str();
+  cmd->add_option("--mt_k", o.mt_k(), "teacher steps per learned step")->capture_default_str();
+  cmd->add_option("--mt_teacher", o.mt_teacher(), "teacher rule spec (adam:lr=0.01, rmsprop:lr=..., nag:lr=...)")
+      ->capture_default_str();
 
   cmd->callback([args, raw, cmd] {
     apply_threads(args->threads);
@@ -92,7 +123,13 @@ void add_train(CLI::App& app) {
                                       moved ? raw->output_dir : "");
     } else {
       meta::TrainOptions t = args->options;
-      t.optimizer(raw->optimizer).problem(raw->problem).meta_iterations(raw->meta_iterations);
+      std::string problem = raw->problem;
+      if (args->num_problems > 0) {
+        auto specs = problems::ProblemSet::parse(problem).specs();
+        if (static_cast<int64_t>(specs.size()) > args->num_problems) specs.resize(static_cast<size_t>(args->num_problems));
+        problem = problems::ProblemSet(specs).str();
+      }
+      t.optimizer(raw->optimizer).problem(problem).meta_iterations(raw->meta_iterations);
       t.num_steps(raw->num_steps).unroll_length(raw->unroll_length).objective(raw->objective);
       t.meta_optimizer(raw->meta_optimizer).meta_lr(raw->meta_lr).clip_value(raw->clip_value);
       t.clip_norm(raw->clip_norm).second_derivatives(raw->second_derivatives).blowup_factor(raw->blowup_factor);

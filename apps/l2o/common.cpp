@@ -10,9 +10,25 @@
 namespace l2o {
 namespace app {
 
+void add_problem_set_flags(CLI::App* cmd, std::string* problem) {
+  // metarun.py / metatest.py select their problems with these switches.
+  const std::pair<const char*, const char*> sets[] = {
+      {"--include_mnist_mlp_problems", "mnist_mlp"},
+      {"--include_mnist_mlp_relu_problems", "mnist_mlp_relu"},
+      {"--include_mnist_mlp_deeper_problems", "mnist_mlp_deeper"},
+      {"--include_mnist_conv_problems,--include_mnist_conv_problem", "mnist_conv"},
+      {"--include_cifar10_conv_problems", "cifar10_conv"},
+  };
+  for (const auto& [flag, name] : sets) {
+    const std::string value = name;
+    cmd->add_flag_callback(flag, [problem, value] { *problem = value; }, "same as --problem " + value);
+  }
+}
+
 void add_eval_options(CLI::App* cmd, eval::EvalOptions* o) {
   cmd->add_option("--problem", o->problem, "test problem spec")->capture_default_str();
-  cmd->add_option("--num_steps", o->num_steps, "inner steps")->capture_default_str();
+  add_problem_set_flags(cmd, &o->problem);
+  cmd->add_option("--num_steps,--num_testing_itrs", o->num_steps, "inner steps")->capture_default_str();
   cmd->add_option("--seeds", o->seeds, "independent test problems")->capture_default_str();
   cmd->add_option("--seed", o->seed, "base seed of the test stream")->capture_default_str();
   cmd->add_option("--record_every", o->record_every,

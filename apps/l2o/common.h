@@ -19,6 +19,9 @@ void add_hessian(CLI::App& app);
 
 /// Adds --problem, --num_steps, --seeds and --seed of a meta-test.
 void add_eval_options(CLI::App* cmd, eval::EvalOptions* options);
+/// Adds the reference's problem-set switches (--include_mnist_mlp_problems, ...), each setting
+/// *problem to the matching named problem.
+void add_problem_set_flags(CLI::App* cmd, std::string* problem);
 /// Adds --threads to a subcommand and applies it before the subcommand runs.
 void add_threads_option(CLI::App* cmd, int* threads);
 void apply_threads(int threads);

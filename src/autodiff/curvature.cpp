@@ -275,8 +275,13 @@ LanczosResult lanczos(const HessianOperator& hessian, at::Generator& gen, const 
     double scale = 0;
     for (int64_t j = 0; j < m; ++j) {
       auto w = flatten(hessian.apply(unflatten(q, like), create_graph));
-      const auto alpha = torch::dot(w, q);
+      auto alpha = torch::dot(w, q);
       alphas.push_back(alpha);
+      if (options.fixed_vectors()) {
+        // The graph stays on α_j only; the recurrence runs on constants.
+        w = w.detach();
+        alpha = alpha.detach();
+      }
       if (j + 1 == m) break;
       w = w - alpha * q;
       if (j > 0) w = w - betas.back() * basis[basis.size() - 2];

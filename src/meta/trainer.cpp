@@ -40,6 +40,40 @@ void TrainOptions::validate() const {
   L2O_CHECK(blowup_factor() >= 0, "blowup_factor=", blowup_factor(), " must be >= 0 (0 disables it)");
   L2O_CHECK(evaluation_period() >= 0, "evaluation_period=", evaluation_period(), " must be >= 0");
   L2O_CHECK(evaluation_epochs() > 0, "evaluation_epochs=", evaluation_epochs(), " must be > 0");
+  L2O_CHECK(max_seconds() >= 0, "max_seconds=", max_seconds(), " must be >= 0 (0 = no budget)");
+  parse_regularizer(reg_option());
+  parse_regularize_time(regularize_time());
+  L2O_CHECK(alpha() >= 0 && beta() >= 0, "alpha=", alpha(), " and beta=", beta(), " must be >= 0");
+  RegularizerOptions().hessian_itrs(hessian_itrs()).top_n(hessian_top_n()).validate();
+  const auto horizons = parse_horizons(cl_horizons());
+  L2O_CHECK(!if_cl() || horizons.front() >= unroll_length(), "cl_horizons start at ", horizons.front(),
+            " steps, fewer than unroll_length=", unroll_length());
+  L2O_CHECK(!if_cl() || evaluation_period() > 0, "if_cl needs validation: set evaluation_period > 0");
+  L2O_CHECK(min_num_eval() >= 1, "min_num_eval=", min_num_eval(), " must be >= 1");
+  L2O_CHECK(mt_ratio() >= 0 && mt_ratio() <= 1, "mt_ratio=", mt_ratio(), " must lie in [0, 1]");
+  L2O_CHECK(mt_k() >= 1, "mt_k=", mt_k(), " must be >= 1");
+}
+
+std::vector<int64_t> parse_horizons(const std::string& text) {
+  std::vector<int64_t> out;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    size_t used = 0;
+    int64_t value = 0;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    L2O_CHECK(used > 0 && used == item.size() && value > 0, "cl_horizons: '", item,
+              "' is not a positive step count (give e.g. 100,200,500)");
+    L2O_CHECK(out.empty() || value > out.back(), "cl_horizons must increase, got ", value, " after ", out.back());
+    out.push_back(value);
+    begin = end + 1;
+  }
+  return out;
 }
 
 nlohmann::json TrainOptions::to_json() const {
@@ -54,7 +88,15 @@ nlohmann::json TrainOptions::to_json() const {
           {"clip_value", clip_value()},           {"clip_norm", clip_norm()},
           {"second_derivatives", second_derivatives()}, {"blowup_factor", blowup_factor()},
           {"evaluation_period", evaluation_period()},   {"evaluation_epochs", evaluation_epochs()},
-          {"seed", seed()},                       {"output_dir", output_dir()}};
+          {"seed", seed()},                       {"output_dir", output_dir()},
+          {"max_seconds", max_seconds()},         {"reg_optimizer", reg_optimizer()},
+          {"reg_optimizee", reg_optimizee()},     {"reg_option", reg_option()},
+          {"alpha", alpha()},                     {"beta", beta()},
+          {"regularize_time", regularize_time()}, {"hessian_itrs", hessian_itrs()},
+          {"hessian_top_n", hessian_top_n()},     {"if_cl", if_cl()},
+          {"cl_horizons", cl_horizons()},         {"min_num_eval", min_num_eval()},
+          {"if_mt", if_mt()},                     {"mt_ratio", mt_ratio()},
+          {"mt_k", mt_k()},                       {"mt_teacher", mt_teacher()}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
@@ -72,6 +114,17 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
     o.num_partial_unroll_itr_scale(j.value("num_partial_unroll_itr_scale", 200.0));
     o.min_num_itr_partial_unroll(j.value("min_num_itr_partial_unroll", int64_t{50}));
     o.max_num_itr_partial_unroll(j.value("max_num_itr_partial_unroll", int64_t{0}));
+    // Runs saved before L2O-Entropy existed had none of it.
+    const TrainOptions d;
+    o.max_seconds(j.value("max_seconds", d.max_seconds())).reg_optimizer(j.value("reg_optimizer", false));
+    o.reg_optimizee(j.value("reg_optimizee", false)).reg_option(j.value("reg_option", d.reg_option()));
+    o.alpha(j.value("alpha", d.alpha())).beta(j.value("beta", d.beta()));
+    o.regularize_time(j.value("regularize_time", d.regularize_time()));
+    o.hessian_itrs(j.value("hessian_itrs", d.hessian_itrs())).hessian_top_n(j.value("hessian_top_n", d.hessian_top_n()));
+    o.if_cl(j.value("if_cl", false)).cl_horizons(j.value("cl_horizons", d.cl_horizons()));
+    o.min_num_eval(j.value("min_num_eval", d.min_num_eval())).if_mt(j.value("if_mt", false));
+    o.mt_ratio(j.value("mt_ratio", d.mt_ratio())).mt_k(j.value("mt_k", d.mt_k()));
+    o.mt_teacher(j.value("mt_teacher", d.mt_teacher()));
   } catch (const nlohmann::json::exception& e) {
     L2O_FAIL("bad training options record: ", e.what());
   }
@@ -90,6 +143,12 @@ Trainer::Trainer(TrainOptions options)
             "' has no learned parameters to meta-train (pick a learned one, e.g. lstm)");
   if (!options_.output_dir().empty()) io::ensure_writable_dir(options_.output_dir());
   build_meta_optimizer();
+  horizons_ = parse_horizons(options_.cl_horizons());
+  if (options_.if_mt()) {
+    teacher_ = learned::make_rule(options_.mt_teacher());
+    L2O_CHECK(teacher_->module() == nullptr, "mt_teacher='", options_.mt_teacher(),
+              "' is a learned rule; imitation needs a hand-designed teacher (adam, rmsprop, nag, ...)");
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -128,12 +187,23 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& checkpoint, int64_t 
   trainer->counters_.best_iteration = c.at("best_iteration");
   trainer->counters_.nonfinite_entries = c.at("nonfinite_entries");
   trainer->counters_.diverged_unrolls = c.at("diverged_unrolls");
+  trainer->counters_.elapsed_seconds = c.value("elapsed_seconds", 0.0);
+  trainer->counters_.stage = c.value("stage", int64_t{0});
+  trainer->counters_.stage_evaluations = c.value("stage_evaluations", int64_t{0});
+  trainer->counters_.stage_improved = c.value("stage_improved", false);
+  trainer->counters_.stopped = c.value("stopped", std::string());
   // A run moved to a new folder takes its best checkpoint along, so best.pt always matches the
   // best_validation counter it carries.
   const auto best = std::filesystem::path(checkpoint).parent_path() / "best.pt";
   const auto moved_best = std::filesystem::path(trainer->options_.output_dir()) / "best.pt";
   if (!trainer->options_.output_dir().empty() && std::filesystem::exists(best) && !std::filesystem::exists(moved_best)) {
     io::write_atomic(moved_best.string(), [&](const std::string& tmp) { std::filesystem::copy_file(best, tmp); });
+  }
+  // The curriculum's stage best is the run's best.pt (an improvement in a stage is a new overall best).
+  if (trainer->counters_.stage_improved && std::filesystem::exists(best)) {
+    const optim::RulePtr held = learned::make_rule(trainer->options_.optimizer());
+    io::load_into(best.string(), *held, nullptr);
+    for (const auto& p : held->module()->parameters()) trainer->stage_best_.push_back(p.detach().clone());
   }
   return trainer;
 }
@@ -142,7 +212,12 @@ std::string Trainer::record_json() const {
   nlohmann::json c = {{"iteration", counters_.iteration},
                       {"best_iteration", counters_.best_iteration},
                       {"nonfinite_entries", counters_.nonfinite_entries},
-                      {"diverged_unrolls", counters_.diverged_unrolls}};
+                      {"diverged_unrolls", counters_.diverged_unrolls},
+                      {"elapsed_seconds", counters_.elapsed_seconds},
+                      {"stage", counters_.stage},
+                      {"stage_evaluations", counters_.stage_evaluations},
+                      {"stage_improved", counters_.stage_improved},
+                      {"stopped", counters_.stopped}};
   c["best_validation"] = std::isfinite(counters_.best_validation) ? nlohmann::json(counters_.best_validation)
                                                                    : nlohmann::json(nullptr);
   return nlohmann::json{{"options", options_.to_json()}, {"counters", c}}.dump();
@@ -191,13 +266,31 @@ IterationRecord Trainer::step() {
   Trajectory traj;
   traj.params = problem->init_params(gen);
   traj.state = rule_->init(traj.params, gen);
-  const Horizon horizon = draw_horizon(options_, gen);
-  const int64_t total_steps = options_.fix_unroll() ? options_.num_steps() : horizon.unrolls * horizon.unroll_length;
+  Horizon horizon = draw_horizon(options_, gen);
+  int64_t total_steps = options_.fix_unroll() ? options_.num_steps() : horizon.unrolls * horizon.unroll_length;
+  if (options_.if_cl()) {
+    total_steps = horizons_[static_cast<size_t>(std::min<int64_t>(counters_.stage, horizons_.size() - 1))];
+    horizon.unroll_length = options_.unroll_length();
+    horizon.unrolls = (total_steps + horizon.unroll_length - 1) / horizon.unroll_length;
+  }
+  rec.num_steps = total_steps;
+  // The draw happens only in imitation runs, so plain runs keep their random streams.
+  if (options_.if_mt()) {
+    rec.imitation = torch::rand({1}, gen, torch::kDouble).item<double>() < options_.mt_ratio();
+    if (rec.imitation) traj.teacher_state = teacher_->init(traj.params, gen);
+  }
 
   UnrollOptions uo;
   uo.objective = parse_objective(options_.objective());
   uo.second_derivatives = options_.second_derivatives();
   uo.blowup_factor = options_.blowup_factor();
+  uo.regularizer = RegularizerOptions()
+                       .type(parse_regularizer(options_.reg_option()))
+                       .hessian_itrs(options_.hessian_itrs())
+                       .top_n(options_.hessian_top_n());
+  uo.teacher = rec.imitation ? teacher_.get() : nullptr;
+  uo.teacher_steps = options_.mt_k();
+  const RegularizeTime reg_time = parse_regularize_time(options_.regularize_time());
   {
     torch::NoGradGuard no_grad;
     uo.f0 = problem->loss(traj.params, problem->objective_batch()).item<double>();
@@ -205,10 +298,15 @@ IterationRecord Trainer::step() {
   const auto params = rule_->module()->parameters();
   double loss_sum = 0;
   int64_t unrolls = 0;
-  while (traj.step < total_steps) {
+  for (int64_t index = 0; traj.step < total_steps; ++index) {
     uo.length = std::min(horizon.unroll_length, total_steps - traj.step);
+    const bool regularize = regularize_unroll(reg_time, index, horizon.unrolls);
+    uo.alpha = regularize && options_.reg_optimizer() ? options_.alpha() : 0;
+    uo.beta = regularize && options_.reg_optimizee() ? options_.beta() : 0;
     UnrollResult r = unroll(*rule_, *problem, traj, uo, gen);
     rec.steps = r.end.step;
+    rec.regularizer += r.regularizer;
+    rec.hvps += r.hvps;
     const double meta_loss = r.meta_loss.defined() ? r.meta_loss.item<double>() : std::nan("");
     if (std::isfinite(meta_loss)) {
       meta_optimizer_->zero_grad();
@@ -239,28 +337,70 @@ IterationRecord Trainer::step() {
       counters_.best_validation = *rec.validation;
       counters_.best_iteration = counters_.iteration;
     }
-    if (!options_.output_dir().empty()) {
-      if (better) save(options_.output_dir() + "/best.pt");
-      save(options_.output_dir() + "/latest.pt");
-    }
+    if (!options_.output_dir().empty() && better) save(options_.output_dir() + "/best.pt");
+    if (options_.if_cl()) curriculum_step(better);
   }
   rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  counters_.elapsed_seconds += rec.seconds;
+  if (!options_.output_dir().empty() && (rec.validation || finished())) save(options_.output_dir() + "/latest.pt");
   append_log(rec);
   return rec;
 }
 
+void Trainer::curriculum_step(bool improved) {
+  ++counters_.stage_evaluations;
+  if (improved) {
+    counters_.stage_improved = true;
+    stage_best_.clear();
+    for (const auto& p : rule_->module()->parameters()) stage_best_.push_back(p.detach().clone());
+  }
+  if (counters_.stage_evaluations < options_.min_num_eval()) return;
+  if (!counters_.stage_improved) {
+    counters_.stopped = "curriculum stage " + std::to_string(counters_.stage) + " (" +
+                        std::to_string(horizons_[counters_.stage]) + " steps) did not improve in " +
+                        std::to_string(counters_.stage_evaluations) + " evaluations";
+    return;
+  }
+  {
+    torch::NoGradGuard no_grad;
+    const auto params = rule_->module()->parameters();
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(stage_best_[i]);
+  }
+  ++counters_.stage;
+  counters_.stage_evaluations = 0;
+  counters_.stage_improved = false;
+  if (counters_.stage >= static_cast<int64_t>(horizons_.size())) {
+    counters_.stopped = "curriculum complete after its last stage (" + std::to_string(horizons_.back()) + " steps)";
+  }
+}
+
+bool Trainer::finished() const {
+  return counters_.iteration >= options_.meta_iterations() || !counters_.stopped.empty() ||
+         (options_.max_seconds() > 0 && counters_.elapsed_seconds >= options_.max_seconds());
+}
+
 double Trainer::validate() {
   const Objective objective = parse_objective(options_.objective());
+  // The curriculum validates on the next stage's horizon (the last stage on its own) and scores the
+  // final objective only.
+  const bool curriculum = options_.if_cl();
+  const int64_t steps =
+      curriculum ? horizons_[static_cast<size_t>(std::min<int64_t>(counters_.stage + 1, horizons_.size() - 1))]
+                 : options_.num_steps();
   double total = 0;
   for (int64_t e = 0; e < options_.evaluation_epochs(); ++e) {
     auto gen = make_generator(static_cast<uint64_t>(options_.seed()), Stream::kValidation, static_cast<uint64_t>(e));
     const problems::ProblemPtr problem = problems_.sample(gen);
-    const std::vector<double> f = run_inner(*rule_, *problem, problem->init_params(gen), options_.num_steps(), gen);
-    if (static_cast<int64_t>(f.size()) < options_.num_steps() + 1) return std::numeric_limits<double>::infinity();
+    const std::vector<double> f = run_inner(*rule_, *problem, problem->init_params(gen), steps, gen);
+    if (static_cast<int64_t>(f.size()) < steps + 1) return std::numeric_limits<double>::infinity();
     double value = 0;
-    for (size_t t = 1; t < f.size(); ++t)
-      value += objective == Objective::kSum ? f[t] : std::log(f[t] / (f[0] + 1e-6) + 1e-6);
-    if (objective == Objective::kLogRatio) value /= static_cast<double>(f.size() - 1);
+    if (curriculum) {
+      value = f.back();
+    } else {
+      for (size_t t = 1; t < f.size(); ++t)
+        value += objective == Objective::kSum ? f[t] : std::log(f[t] / (f[0] + 1e-6) + 1e-6);
+      if (objective == Objective::kLogRatio) value /= static_cast<double>(f.size() - 1);
+    }
     if (!std::isfinite(value)) return std::numeric_limits<double>::infinity();
     total += value;
   }
@@ -273,18 +413,22 @@ void Trainer::append_log(const IterationRecord& r) {
   const bool fresh = !std::filesystem::exists(path);
   std::ofstream out(path, std::ios::app);
   L2O_CHECK(out.good(), "cannot append to '", path, "'");
-  if (fresh) out << "iteration,meta_loss,final_loss,nonfinite_entries,diverged,steps,unrolls,seconds,validation\n";
+  if (fresh) {
+    out << "iteration,meta_loss,final_loss,nonfinite_entries,diverged,steps,unrolls,seconds,validation,"
+           "regularizer,hvps,imitation,num_steps\n";
+  }
   out << r.iteration << ',' << format_double(r.meta_loss) << ',' << format_double(r.final_loss) << ','
       << r.nonfinite_entries << ',' << (r.diverged ? 1 : 0) << ',' << r.steps << ',' << r.unrolls << ','
       << format_double(r.seconds) << ','
-      << (r.validation ? format_double(*r.validation) : "") << '\n';
+      << (r.validation ? format_double(*r.validation) : "") << ',' << format_double(r.regularizer) << ','
+      << r.hvps << ',' << (r.imitation ? 1 : 0) << ',' << r.num_steps << '\n';
 }
 
 void Trainer::run(bool quiet) {
   Progress progress("train", options_.meta_iterations(), quiet);
   double ema = std::nan("");
   std::string last_validation;
-  while (counters_.iteration < options_.meta_iterations()) {
+  while (!finished()) {
     const IterationRecord r = step();
     if (std::isfinite(r.meta_loss)) ema = std::isnan(ema) ? r.meta_loss : 0.9 * ema + 0.1 * r.meta_loss;
     if (r.validation) last_validation = " val " + format_double(std::round(*r.validation * 1e4) / 1e4);
@@ -293,6 +437,11 @@ void Trainer::run(bool quiet) {
     progress.update(counters_.iteration, status);
   }
   if (!options_.output_dir().empty()) save(options_.output_dir() + "/latest.pt");
+  if (!counters_.stopped.empty()) std::fprintf(stderr, "stopped: %s\n", counters_.stopped.c_str());
+  if (options_.max_seconds() > 0 && counters_.elapsed_seconds >= options_.max_seconds()) {
+    std::fprintf(stderr, "stopped: time budget of %g s spent after %lld meta-iterations\n", options_.max_seconds(),
+                 static_cast<long long>(counters_.iteration));
+  }
   char status[160];
   std::snprintf(status, sizeof(status), "best validation %.6g at iteration %lld, %lld non-finite meta-gradient entries zeroed, %lld diverged unrolls",
                 counters_.best_validation, static_cast<long long>(counters_.best_iteration),

@@ -186,3 +186,44 @@ TEST(Cli, HessianPrintsTraceAndEigenvaluesAndWritesTheDensity) {
   expect_one_line_error(run("hessian --problem quadratic --num_steps 5 -o " + out), "--checkpoint or --optimizer");
   expect_one_line_error(run("hessian --problem quadratic --probes 1 -o " + out), "--probes");
 }
+
+// Seed 003's command lines (training, enhanced training, evaluation) run under the reference's flag
+// names; the regulariser, curriculum and imitation flags are checked before any work.
+TEST(Cli, Seed003CommandLines) {
+  const char* src = std::getenv("L2O_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  const std::string root = src;
+  const std::string dir = work() + "/hess_cl_mt";
+  // Zero meta-iterations: every flag is parsed and validated, the trainer built, latest.pt written.
+  const std::string common = "train --quiet --plot false --train_dir=" + dir +
+                             " --regularize_time=none --alpha=1e-4 --reg_optimizer=True --reg_option=hessian-esd "
+                             "--include_mnist_mlp_problems --num_problems=1 --num_meta_iterations=0 --fix_unroll=True "
+                             "--fix_unroll_length=20 --evaluation_period=1 --evaluation_epochs=5 "
+                             "--use_second_derivatives=False --mt_ratio=0.1 --mt_k=1";
+  auto r = run(common + " --if_cl=False --if_mt=False");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run(common + " --if_cl=True --if_mt=True");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(fs::exists(dir + "/latest.pt"));
+  // The configs that spell the same commands parse too.
+  for (const char* cfg : {"l2o_scale_mnist_train.toml", "l2o_scale_mnist_enhanced_train.toml"}) {
+    r = run("train --quiet --plot false --config " + root + "/configs/" + cfg + " --num_meta_iterations 0 --train_dir " +
+            work() + "/cfg_run");
+    EXPECT_EQ(r.code, 0) << cfg << ": " << r.err;
+  }
+  const std::string eval_dir = work() + "/hess_cl_mt_eval";
+  r = run("eval --train_dir=" + dir + " --save_dir=" + eval_dir +
+          " --include_mnist_mlp_relu_problems --model_name=mnist-relu --restore_model_name=latest.pt "
+          "--num_testing_itrs=5 --seeds 1 --record_every 0");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(slurp(eval_dir + "/summary.json").find("mnist-relu"), std::string::npos);
+  EXPECT_NE(slurp(eval_dir + "/summary.json").find("mnist_mlp_relu"), std::string::npos);
+  expect_one_line_error(run("eval --train_dir=" + dir + " --restore_model_name=model.ckpt-0 --save_dir " + eval_dir),
+                        "model.ckpt-0");
+  const std::string out = work() + "/bad_entropy";
+  expect_one_line_error(run("train --reg_option hessian_esd -o " + out), "unknown reg_option 'hessian_esd'");
+  expect_one_line_error(run("train --regularize_time later -o " + out), "unknown regularize_time 'later'");
+  expect_one_line_error(run("train --if_mt true --mt_teacher lstm -o " + out), "hand-designed teacher");
+  expect_one_line_error(run("train --if_cl true --cl_horizons 100,50 -o " + out), "must increase");
+  expect_one_line_error(run("train --mt_ratio 2 -o " + out), "mt_ratio=2");
+}

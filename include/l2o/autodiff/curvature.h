@@ -137,6 +137,12 @@ struct LanczosOptions {
   TORCH_ARG(int64_t, iterations) = 10;
   /// Independent Rademacher starting vectors.
   TORCH_ARG(int64_t, probes) = 1;
+  /// With create_graph: hold the Lanczos vectors fixed, so only each α_j = q_jᵀH(θ)q_j carries a graph
+  /// (the convention of power iteration's iterates). The recurrence's graph then stays out of the
+  /// meta-graph: what meta-training's hessian-esd regulariser uses, since differentiating through
+  /// the whole recurrence of every inner step exhausts memory on an MNIST MLP. Exact when the Krylov
+  /// space is the whole space (tr T = tr H).
+  TORCH_ARG(bool, fixed_vectors) = false;
 
  public:
   void validate() const;
@@ -174,7 +180,7 @@ struct LanczosResult {
   /// Σ Ritz values = tr(T) = Σ alphas, averaged over probes, as a 0-dim tensor: what the reference's
   /// hessian-esd regulariser returns (it sums over its n_v probes; with the default single probe the
   /// two agree). Differentiable through the whole recurrence, Lanczos vectors included, when
-  /// create_graph; a constant otherwise.
+  /// create_graph (through the α_j alone with fixed_vectors); a constant otherwise.
   torch::Tensor ritz_sum;
 };
 

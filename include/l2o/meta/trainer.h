@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace torch {
 namespace optim {
@@ -62,6 +63,37 @@ struct TrainOptions {
   TORCH_ARG(int64_t, seed) = 0;
   /// Folder for checkpoints and the training log ("" = keep nothing on disk).
   TORCH_ARG(std::string, output_dir) = "";
+  /// Stop meta-training once this many seconds of meta-iterations (validation included) have run
+  /// (0 = no budget). Runs compared "under the same compute budget" share this value.
+  TORCH_ARG(double, max_seconds) = 0;
+
+  // L2O-Entropy (SPEC §4). Flatness regularisers:
+  /// α·Σ_t reg_t on the meta-objective, differentiated through the Hessian-vector products.
+  TORCH_ARG(bool, reg_optimizer) = false;
+  /// β·reg on the optimizee's own loss (the rule sees ∇(f + β·reg)).
+  TORCH_ARG(bool, reg_optimizee) = false;
+  /// hessian, hessian-ev, hessian-esd or jacob.
+  TORCH_ARG(std::string, reg_option) = "hessian";
+  TORCH_ARG(double, alpha) = 1e-4;
+  TORCH_ARG(double, beta) = 1e-4;
+  /// none, prior (first half of a meta-iteration's unrolls), posterior (second half) or always.
+  TORCH_ARG(std::string, regularize_time) = "always";
+  /// Hutchinson probes / power iterations / Lanczos steps per regulariser evaluation.
+  TORCH_ARG(int64_t, hessian_itrs) = 10;
+  /// Eigenvalues summed by hessian-ev.
+  TORCH_ARG(int64_t, hessian_top_n) = 1;
+  /// Curriculum (`if_cl`): training horizons in unrolls of unroll_length; validation on the next
+  /// stage's horizon with the final objective; after min_num_eval evaluations in a stage with an
+  /// improvement, restore the stage's best φ and advance; a stage without one ends training.
+  TORCH_ARG(bool, if_cl) = false;
+  TORCH_ARG(std::string, cl_horizons) = "100,200,500,1000,1500,2000,2500,3000,3500,4000,4500,5000";
+  TORCH_ARG(int64_t, min_num_eval) = 3;
+  /// Imitation (`if_mt`): with probability mt_ratio a meta-iteration imitates `mt_teacher`, taking
+  /// mt_k teacher steps per learned step on the same minibatch, teacher-forced.
+  TORCH_ARG(bool, if_mt) = false;
+  TORCH_ARG(double, mt_ratio) = 0.1;
+  TORCH_ARG(int64_t, mt_k) = 1;
+  TORCH_ARG(std::string, mt_teacher) = "adam:lr=0.01";
 
 
  public:
@@ -78,6 +110,14 @@ struct TrainerCounters {
   int64_t best_iteration = -1;
   int64_t nonfinite_entries = 0;
   int64_t diverged_unrolls = 0;
+  /// Seconds spent in meta-iterations so far (the max_seconds budget).
+  double elapsed_seconds = 0;
+  /// Curriculum: current stage, evaluations in it, whether one of them improved on the best.
+  int64_t stage = 0;
+  int64_t stage_evaluations = 0;
+  bool stage_improved = false;
+  /// Set when training ended before meta_iterations (curriculum stop or completion).
+  std::string stopped;
 };
 
 /// One line of the training log.
@@ -94,7 +134,17 @@ struct IterationRecord {
   int64_t unrolls = 0;
   double seconds = 0;
   std::optional<double> validation;
+  /// Σ of the regulariser over the regularised inner steps, and the Hessian-vector products taken.
+  double regularizer = 0;
+  int64_t hvps = 0;
+  /// An imitation meta-iteration (its meta_loss is then the imitation loss).
+  bool imitation = false;
+  /// Horizon of the meta-iteration (the curriculum stage's, with if_cl).
+  int64_t num_steps = 0;
 };
+
+/// Parses a list of horizons like "100,200,500" (each > 0, increasing).
+std::vector<int64_t> parse_horizons(const std::string& text);
 
 /// Makes a meta-gradient usable: non-finite entries become 0, then every entry is clipped to
 /// [−clip_value, clip_value]. Returns how many entries were non-finite.
@@ -122,8 +172,11 @@ class Trainer {
   IterationRecord step();
   /// Runs until options.meta_iterations, with a progress line unless quiet.
   void run(bool quiet = false);
-  /// Mean validation objective over the fixed validation problems (lower is better).
+  /// Mean validation objective over the fixed validation problems (lower is better). With if_cl:
+  /// the mean final objective at the next stage's horizon.
   double validate();
+  /// True when the run has ended: meta_iterations reached, budget spent or curriculum stopped.
+  bool finished() const;
   /// Writes a checkpoint of the current state.
   void save(const std::string& path) const;
 
@@ -133,6 +186,8 @@ class Trainer {
 
  private:
   void build_meta_optimizer();
+  /// Curriculum bookkeeping after a validation (promotion, restore, stop).
+  void curriculum_step(bool improved);
   void append_log(const IterationRecord& record);
   std::string record_json() const;
 
@@ -141,6 +196,11 @@ class Trainer {
   problems::ProblemSet problems_;
   std::unique_ptr<torch::optim::Optimizer> meta_optimizer_;
   TrainerCounters counters_;
+  /// The teacher of imitation meta-iterations (if_mt).
+  optim::RulePtr teacher_;
+  /// Curriculum horizons and the best φ of the current stage.
+  std::vector<int64_t> horizons_;
+  std::vector<torch::Tensor> stage_best_;
 };
 
 }  // namespace meta

@@ -1,5 +1,6 @@
 #pragma once
 /// One truncation of truncated backpropagation through time (SPEC §3).
+#include <l2o/meta/regularizer.h>
 #include <l2o/optim/update_rule.h>
 #include <l2o/problems/problem.h>
 
@@ -22,6 +23,8 @@ std::string objective_name(Objective objective);
 struct Trajectory {
   TensorList params;
   optim::State state;
+  /// The teacher's state in an imitation meta-iteration (empty otherwise).
+  optim::State teacher_state;
   /// Inner steps taken so far in this meta-iteration.
   int64_t step = 0;
 };
@@ -36,6 +39,19 @@ struct UnrollOptions {
   double f0 = 1;
   /// Stop when f > blowup_factor·f₀ (0 disables).
   double blowup_factor = 0;
+
+  /// Flatness regulariser (SPEC §4), at θ_t on the minibatch before each update. `alpha` > 0 adds
+  /// α·Σ_t reg_t to the meta-loss (differentiated through the HVPs); `beta` > 0 adds β·reg to the
+  /// optimizee loss whose gradient the rule sees. Both 0: nothing is computed.
+  RegularizerOptions regularizer;
+  double alpha = 0;
+  double beta = 0;
+
+  /// Imitation (SPEC §4): when set, the teacher takes `teacher_steps` steps on the same minibatch per
+  /// learned step, the trajectory follows the teacher (teacher forcing), and the meta-loss is
+  /// Σ_t ½‖Δθ_learned − Δθ_teacher‖² / num_params (plus the α term).
+  const optim::UpdateRule* teacher = nullptr;
+  int64_t teacher_steps = 1;
 };
 
 /// What one unroll produced.
@@ -46,13 +62,19 @@ struct UnrollResult {
   std::vector<double> losses;
   /// True when a non-finite objective (or blow-up) stopped the unroll early.
   bool diverged = false;
+  /// Σ_t reg_t (detached) and the Hessian-vector products it took; 0 when the regulariser is off.
+  double regularizer = 0;
+  int64_t hvps = 0;
+  /// The imitation term of the meta-loss (detached); 0 without a teacher.
+  double imitation = 0;
   /// End point, detached: the start of the next unroll.
   Trajectory end;
 };
 
 /// Runs `options.length` updates of `rule` on `problem` from `start`, building the graph from the
 /// rule's meta-parameters through every update. Gradients come from minibatches drawn with `gen`;
-/// the meta-objective uses the problem's objective batch.
+/// the meta-objective uses the problem's objective batch. A teacher's state, if any, is
+/// `start.teacher_state` (initialise it with teacher.init).
 UnrollResult unroll(const optim::UpdateRule& rule, const problems::Problem& problem, const Trajectory& start,
                     const UnrollOptions& options, at::Generator& gen);
 
