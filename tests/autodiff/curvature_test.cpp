@@ -382,6 +382,30 @@ TEST(Differentiable, LanczosRitzSumPassesFiniteDifferences) {
       1e-6, "lanczos");
 }
 
+// fixed_vectors (meta-training's hessian-esd): with all 7 steps the Krylov space is the whole space,
+// tr T = tr H whatever the vectors, so holding them fixed loses nothing and FD must agree; with 4
+// steps the derivative is that of Σ_j q_jᵀH q_j at fixed q_j, which differs from the full one.
+TEST(Differentiable, LanczosWithFixedVectorsIsExactOnAFullKrylovSpace) {
+  auto gen = make_generator(16);
+  const Scaled problem(gen);
+  expect_derivatives_match_finite_differences(
+      problem, 0.7,
+      [&](const torch::Tensor& a, const TensorList& p) {
+        auto probes = make_generator(97);
+        return lanczos(problem.loss(p, a), p, probes, LanczosOptions().iterations(7).fixed_vectors(true), true)
+            .ritz_sum;
+      },
+      1e-6, "lanczos fixed vectors");
+  const auto grad_a = [&](bool fixed) {
+    const auto a = torch::tensor(0.7, kF64).requires_grad_(true);
+    const auto params = leaves(problem.x0, {{2, 2}, {3}});
+    auto probes = make_generator(97);
+    const auto r = lanczos(problem.loss(params, a), params, probes, LanczosOptions().iterations(4).fixed_vectors(fixed), true);
+    return torch::autograd::grad({r.ritz_sum}, {a})[0].item<double>();
+  };
+  EXPECT_GT(std::abs(grad_a(true) - grad_a(false)), 1e-8);
+}
+
 TEST(Differentiable, PowerIterationEigenvalueSumPassesFiniteDifferences) {
   auto gen = make_generator(15);
   const Scaled problem(gen);

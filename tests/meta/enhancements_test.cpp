@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 
 using namespace l2o;
 
@@ -323,4 +324,24 @@ TEST(Trainer, TimeBudgetStopsTheRun) {
   t.run(true);
   EXPECT_LT(t.counters().iteration, 100000);
   EXPECT_GE(t.counters().elapsed_seconds, 0.5);
+}
+
+// The curriculum's counters and stage best travel in the checkpoint: a run resumed mid-stage ends
+// where the uninterrupted one does, φ bit for bit.
+TEST(Curriculum, ResumeEqualsUninterrupted) {
+  const auto dir = std::filesystem::temp_directory_path() / ("l2o_cl_resume_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const auto options = tiny().if_cl(true).cl_horizons("10,20,40").evaluation_period(1).evaluation_epochs(2)
+                           .meta_lr(0.5).if_mt(true).mt_ratio(0.5);
+  meta::Trainer straight(meta::TrainOptions(options).meta_iterations(5));
+  straight.run(true);
+  meta::Trainer first(meta::TrainOptions(options).meta_iterations(2).output_dir(dir.string()));
+  first.run(true);
+  auto resumed = meta::Trainer::resume((dir / "latest.pt").string(), 5);
+  EXPECT_EQ(resumed->counters().stage_evaluations, 2);
+  resumed->run(true);
+  EXPECT_EQ(resumed->counters().stage, straight.counters().stage);
+  EXPECT_EQ(resumed->counters().stage_evaluations, straight.counters().stage_evaluations);
+  EXPECT_TRUE(same(snapshot(*resumed), snapshot(straight)));
+  std::filesystem::remove_all(dir);
 }
