@@ -10,6 +10,8 @@
 
 #include <cstdio>
 #include <memory>
+#include <set>
+#include <string>
 
 namespace l2o {
 namespace app {
@@ -65,7 +67,7 @@ void add_train(CLI::App& app) {
   cmd->add_option("-o,--output_dir,--train_dir", raw->output_dir, "folder for best.pt, latest.pt, train_log.csv, meta_loss.png")
       ->capture_default_str();
   cmd->add_option("--resume", args->resume, "continue the run saved in this checkpoint (its options are used; "
-                                            "--meta_iterations and --output_dir may extend or move it)");
+                                            "--meta_iterations, --max_seconds and --output_dir may extend or move it)");
   cmd->add_flag("--quiet", args->quiet, "no progress line");
   cmd->add_option("--plot", args->plot, "draw meta_loss.png at the end")->capture_default_str();
   add_threads_option(cmd, &args->threads);
@@ -119,8 +121,20 @@ void add_train(CLI::App& app) {
         const std::string asked = learned::make_rule(raw->optimizer)->spec().str();
         L2O_CHECK(held == asked, "checkpoint '", args->resume, "' holds optimizer '", held, "', not '", asked, "'");
       }
+      // A resumed run keeps the options it was started with: a flag that would change them is an
+      // error, not silently ignored. Only its length, budget and folder may change.
+      static const std::set<std::string> kResumable = {"--resume",     "--meta_iterations", "--max_seconds",
+                                                       "--output_dir", "--optimizer",       "--quiet",
+                                                       "--plot",       "--threads",         "--config"};
+      for (const CLI::Option* opt : cmd->get_options()) {
+        const std::string name = opt->get_name();
+        L2O_CHECK(opt->count() == 0 || kResumable.count(name) > 0, name,
+                  " cannot change a resumed run (its options come from the checkpoint; only --meta_iterations, "
+                  "--max_seconds and --output_dir can); start a new run to change it");
+      }
       trainer = meta::Trainer::resume(args->resume, cmd->count("--meta_iterations") ? raw->meta_iterations : 0,
-                                      moved ? raw->output_dir : "");
+                                      moved ? raw->output_dir : "",
+                                      cmd->count("--max_seconds") ? args->options.max_seconds() : -1.0);
     } else {
       meta::TrainOptions t = args->options;
       std::string problem = raw->problem;

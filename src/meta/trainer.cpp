@@ -165,7 +165,7 @@ void Trainer::build_meta_optimizer() {
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const std::string& checkpoint, int64_t meta_iterations,
-                                         const std::string& output_dir) {
+                                         const std::string& output_dir, double max_seconds) {
   const io::CheckpointInfo info = io::read_checkpoint_info(checkpoint);
   nlohmann::json record;
   try {
@@ -178,6 +178,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& checkpoint, int64_t 
   TrainOptions options = TrainOptions::from_json(record["options"]);
   if (meta_iterations > 0) options.meta_iterations(meta_iterations);
   if (!output_dir.empty()) options.output_dir(output_dir);
+  if (max_seconds >= 0) options.max_seconds(max_seconds);
   auto trainer = std::make_unique<Trainer>(options);
   io::load_into(checkpoint, *trainer->rule_, trainer->meta_optimizer_.get());
   const auto& c = record["counters"];
@@ -425,7 +426,8 @@ void Trainer::append_log(const IterationRecord& r) {
 }
 
 void Trainer::run(bool quiet) {
-  Progress progress("train", options_.meta_iterations(), quiet);
+  Progress progress("train", options_.meta_iterations(), quiet, counters_.iteration);
+  if (options_.max_seconds() > 0) progress.set_time_budget(options_.max_seconds(), counters_.elapsed_seconds);
   double ema = std::nan("");
   std::string last_validation;
   while (!finished()) {

@@ -172,6 +172,21 @@ TEST(Cli, CheckpointOfAnotherOptimizerType) {
   expect_one_line_error(run("train --resume " + run_dir + "/latest.pt --optimizer hrnn"), "lstm");
 }
 
+TEST(Cli, ResumeRefusesOptionsItCannotChangeAndTakesANewLengthAndBudget) {
+  const std::string run_dir = work() + "/resume_run";
+  auto r = run("train --quiet --plot false --problem dm_quadratic:batch=2,dim=3 --optimizer lstm:hidden_size=4 "
+               "--meta_iterations 1 --num_steps 2 --unroll_length 2 --evaluation_period 0 --max_seconds 600 "
+               "--output_dir " + run_dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  // The run's options come from its checkpoint: a flag that would change one is refused, not ignored.
+  expect_one_line_error(run("train --resume " + run_dir + "/latest.pt --meta_lr 0.5"), "--meta_lr");
+  expect_one_line_error(run("train --resume " + run_dir + "/latest.pt --fix_unroll_length 5"), "--unroll_length");
+  // Its length and budget may change: two more meta-iterations, and the budget lifted.
+  r = run("train --quiet --plot false --resume " + run_dir + "/latest.pt --meta_iterations 3 --max_seconds 0");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(lines(slurp(run_dir + "/train_log.csv")), 4);  // header + 3 meta-iterations
+}
+
 TEST(Cli, HessianPrintsTraceAndEigenvaluesAndWritesTheDensity) {
   const std::string out = work() + "/hessian";
   // quadratic: 0.5 ||Wx - y||², whose Hessian is WᵀW.

@@ -164,9 +164,10 @@ class Trainer {
   explicit Trainer(TrainOptions options);
   ~Trainer();
   /// Continues the run saved in `checkpoint` (options, φ, meta-optimizer, counters).
-  /// `meta_iterations` > 0 changes the target; a non-empty `output_dir` moves where it writes.
+  /// `meta_iterations` > 0 changes the target; a non-empty `output_dir` moves where it writes;
+  /// `max_seconds` >= 0 replaces the time budget (0 = none), which counts the time already spent.
   static std::unique_ptr<Trainer> resume(const std::string& checkpoint, int64_t meta_iterations = 0,
-                                         const std::string& output_dir = "");
+                                         const std::string& output_dir = "", double max_seconds = -1);
 
   /// One meta-iteration, followed by validation and checkpoints when they are due.
   IterationRecord step();
