@@ -69,6 +69,8 @@ void add_hessian(CLI::App& app) {
 
     TensorList params = problem->init_params(gen);
     if (rule && a->num_steps > 0) {
+      // Not eval::run_seed: that loop also draws a minibatch at θ_N, which would shift the random
+      // stream of the probes below and change every documented analysis (docs/entropy/hessian).
       optim::State state;
       {
         torch::NoGradGuard no_grad;
