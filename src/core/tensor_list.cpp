@@ -48,4 +48,19 @@ bool all_finite(const TensorList& xs) {
   return true;
 }
 
+Flattened flatten(const TensorList& xs) {
+  Flattened f;
+  TensorList rows;
+  rows.reserve(xs.size());
+  f.sizes.reserve(xs.size());
+  for (const auto& x : xs) {
+    f.sizes.push_back(x.numel());
+    rows.push_back(x.reshape({-1}));
+  }
+  f.values = cat_rows(rows);
+  return f;
+}
+
+torch::Tensor cat_rows(const TensorList& xs) { return xs.size() == 1 ? xs[0] : torch::cat(xs, 0); }
+
 }  // namespace l2o

@@ -112,18 +112,13 @@ optim::State CoordinatewiseRnn::init(const TensorList& params, at::Generator& ge
 
 optim::UpdateResult CoordinatewiseRnn::update(const TensorList& params, const TensorList& grads,
                                               const optim::State& state) const {
-  std::vector<int64_t> sizes;
-  TensorList flat;
-  for (const auto& g : grads) {
-    sizes.push_back(g.numel());
-    flat.push_back(g.reshape({-1}));
-  }
-  auto cat = [](const TensorList& xs) { return xs.size() == 1 ? xs[0] : torch::cat(xs, 0); };
-  const torch::Tensor g = cat(flat);
-  const torch::Tensor decay_prev = cat(state.at("decay"));
+  const Flattened flat = flatten(grads);
+  const torch::Tensor& g = flat.values;
+  const std::vector<int64_t>& sizes = flat.sizes;
+  const torch::Tensor decay_prev = cat_rows(state.at("decay"));
   // utils.rms_scaling of the reference. Its "decay 0 when ms is all zero" branch never fires here:
   // ms starts at 1 and stays > 0.
-  const torch::Tensor ms = (1 - decay_prev) * (g * g + 1e-12) + decay_prev * cat(state.at("rms"));
+  const torch::Tensor ms = (1 - decay_prev) * (g * g + 1e-12) + decay_prev * cat_rows(state.at("rms"));
   torch::Tensor x = torch::asinh(g / torch::sqrt(ms + 1e-16)).unsqueeze(1);
 
   optim::UpdateResult r;
@@ -131,7 +126,7 @@ optim::UpdateResult CoordinatewiseRnn::update(const TensorList& params, const Te
   const int64_t units = options_.cell_size();
   for (int64_t l = 0; l < options_.num_cells(); ++l) {
     const std::string hs = "h" + std::to_string(l);
-    const torch::Tensor h = cat(state.at(hs));
+    const torch::Tensor h = cat_rows(state.at(hs));
     const auto ru = torch::sigmoid(torch::addmm(gate_b_[l], torch::cat({x, h}, 1), gate_w_[l]));
     const auto reset = ru.narrow(1, 0, units), keep = ru.narrow(1, units, units);
     const auto cand = torch::tanh(torch::addmm(cand_b_[l], torch::cat({x, reset * h}, 1), cand_w_[l]));
@@ -141,7 +136,7 @@ optim::UpdateResult CoordinatewiseRnn::update(const TensorList& params, const Te
   const torch::Tensor delta = x.mm(update_w_).squeeze(1);
   const torch::Tensor decay = torch::sigmoid(torch::addmm(decay_b_, x, decay_w_)).squeeze(1);
   // 2σ(·) bounds the change of the learning rate to a factor in (0, 2) per step.
-  const torch::Tensor lr = 2 * torch::sigmoid(torch::addmm(lr_b_, x, lr_w_)).squeeze(1) * cat(state.at("learning_rate"));
+  const torch::Tensor lr = 2 * torch::sigmoid(torch::addmm(lr_b_, x, lr_w_)).squeeze(1) * cat_rows(state.at("learning_rate"));
   r.state["rms"] = ms.split_with_sizes(sizes, 0);
   r.state["decay"] = decay.split_with_sizes(sizes, 0);
   r.state["learning_rate"] = lr.split_with_sizes(sizes, 0);

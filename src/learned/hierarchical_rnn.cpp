@@ -35,8 +35,6 @@ torch::Tensor expand_segments(const torch::Tensor& per_tensor, const torch::Tens
   return per_tensor.index_select(0, segments);
 }
 
-torch::Tensor cat_rows(const TensorList& xs) { return xs.size() == 1 ? xs[0] : torch::cat(xs, 0); }
-
 std::vector<int64_t> parse_levels(const std::string& text) {
   std::vector<int64_t> out;
   std::stringstream ss(text);
@@ -308,13 +306,9 @@ optim::UpdateResult HierarchicalRnn::update(const TensorList& params, const Tens
   const int64_t levels = o.num_levels();
   const int64_t k = o.num_gradient_scales();
   const int64_t t = static_cast<int64_t>(params.size());
-  std::vector<int64_t> sizes;
-  TensorList flat_grads;
-  for (const auto& g : grads) {
-    sizes.push_back(g.numel());
-    flat_grads.push_back(g.reshape({-1}));
-  }
-  const auto g = cat_rows(flat_grads);
+  const Flattened flat = flatten(grads);
+  const torch::Tensor& g = flat.values;
+  const std::vector<int64_t>& sizes = flat.sizes;
   const int64_t n = g.size(0);
   const auto fopts = g.options().requires_grad(false);
   const auto size_tensor = torch::tensor(sizes, torch::kLong);

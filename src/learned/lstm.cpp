@@ -76,21 +76,16 @@ optim::State CoordinatewiseLstm::init(const TensorList& params) const {
 optim::UpdateResult CoordinatewiseLstm::update(const TensorList& params, const TensorList& grads,
                                                const optim::State& state) const {
   // All coordinates of all tensors form one batch: one LSTM pass per step whatever the layout of θ.
-  std::vector<int64_t> sizes;
-  TensorList flat;
-  for (const auto& g : grads) {
-    sizes.push_back(g.numel());
-    flat.push_back(g.reshape({-1}));
-  }
-  auto cat = [](const TensorList& xs) { return xs.size() == 1 ? xs[0] : torch::cat(xs, 0); };
-  const torch::Tensor g = cat(flat);
+  const Flattened flat = flatten(grads);
+  const torch::Tensor& g = flat.values;
+  const std::vector<int64_t>& sizes = flat.sizes;
   torch::Tensor x = options_.preprocess() == "logsign" ? log_and_sign(g, options_.k()) : g.unsqueeze(1);
 
   optim::UpdateResult r;
   r.state.step = state.step + 1;
   for (int64_t l = 0; l < options_.num_layers(); ++l) {
     const std::string hs = "h" + std::to_string(l), cs = "c" + std::to_string(l);
-    auto hc = at::lstm_cell(x, {cat(state.at(hs)), cat(state.at(cs))}, w_ih_[l], w_hh_[l], b_ih_[l], b_hh_[l]);
+    auto hc = at::lstm_cell(x, {cat_rows(state.at(hs)), cat_rows(state.at(cs))}, w_ih_[l], w_hh_[l], b_ih_[l], b_hh_[l]);
     x = std::get<0>(hc);
     r.state[hs] = std::get<0>(hc).split_with_sizes(sizes, 0);
     r.state[cs] = std::get<1>(hc).split_with_sizes(sizes, 0);

@@ -23,4 +23,14 @@ int64_t numel(const TensorList& xs);
 /// True when every element of every tensor is finite.
 bool all_finite(const TensorList& xs);
 
+/// All coordinates of all tensors as one vector (the batch of a coordinatewise rule) and how many
+/// each tensor holds, to split results back with `split_with_sizes(sizes, 0)`.
+struct Flattened {
+  torch::Tensor values;
+  std::vector<int64_t> sizes;
+};
+Flattened flatten(const TensorList& xs);
+/// Tensors of shape [n_i, ...] stacked along dim 0 into [Σ n_i, ...]; one tensor is returned as is.
+torch::Tensor cat_rows(const TensorList& xs);
+
 }  // namespace l2o
