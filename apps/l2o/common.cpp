@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <l2o/core/error.h>
+#include <l2o/core/runtime.h>
 
 #include <torch/torch.h>
 
@@ -42,7 +43,7 @@ void add_threads_option(CLI::App* cmd, int* threads) {
 }
 
 void apply_threads(int threads) {
-  if (threads > 0) torch::set_num_threads(threads);
+  if (threads > 0) set_threads(threads);
 }
 
 namespace {

@@ -6,6 +6,7 @@
 ///    drifts into the denormal range as meta-training goes on; x86 then computes 10-100x slower.
 ///    L2O_KEEP_DENORMALS=1 keeps IEEE denormals.
 /// 2. Freed memory is kept inside the process instead of being returned to the kernel.
+/// 3. set_threads() limits OpenBLAS as well as LibTorch's own thread pool.
 ///
 /// Keep freed memory inside the process instead of returning it to the kernel.
 ///
@@ -14,9 +15,11 @@
 /// project is developed on, that is 40 % of a HierarchicalRNN step on a 1M-parameter model and
 /// most of an Adam step (docs/benchmarks.md). Programs call this once at start; the cost is that the
 /// peak heap is not given back until exit. L2O_OS_MALLOC=1 in the environment keeps glibc's defaults.
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 
 #include <cstdlib>
 
@@ -36,7 +39,26 @@ inline void keep_freed_memory() {
 #endif
 }
 
-/// Both settings above; call once at the start of main().
+/// Threads of LibTorch's intra-op pool and of OpenBLAS.
+///
+/// torch::set_num_threads does not reach OpenBLAS (Debian's LibTorch calls it through the BLAS
+/// interface), which keeps one worker per core; after a matrix product its workers spin for a while
+/// before they sleep. With `--threads 1` on the 2-core machine, two processes at once then ran four
+/// busy threads and each went at about half speed. OpenBLAS is found at run time (dlsym), so a
+/// program linked against another BLAS is left as it is. Returns the OpenBLAS threads set, or 0 when
+/// no OpenBLAS is loaded.
+inline int set_threads(int threads) {
+  at::set_num_threads(threads);
+  using SetThreads = void (*)(int);
+  using GetThreads = int (*)();
+  auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (set == nullptr || get == nullptr) return 0;
+  set(threads);
+  return get();
+}
+
+/// The first two settings above; call once at the start of main().
 inline void tune_runtime() {
   if (!env_flag("L2O_KEEP_DENORMALS")) at::globalContext().setFlushDenormal(true);
   keep_freed_memory();
