@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,12 +29,16 @@ class SecondsRecorder : public benchmark::ConsoleReporter {
 };
 
 /// Runs the benchmarks selected on the command line; returns seconds per iteration by name.
+/// One thread for LibTorch and OpenBLAS alike (L2O_BENCH_THREADS=N for another count), so that a
+/// benchmark measures one core whatever else the machine has free.
 inline std::map<std::string, double> run_benchmarks(int* argc, char** argv) {
   tune_runtime();
+  const char* env = std::getenv("L2O_BENCH_THREADS");
+  const int blas_threads = set_threads(env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 1);
   benchmark::Initialize(argc, argv);
   SecondsRecorder recorder;
   benchmark::RunSpecifiedBenchmarks(&recorder);
-  std::printf("\nthreads: %d\n", torch::get_num_threads());
+  std::printf("\nthreads: LibTorch %d, OpenBLAS %d\n", torch::get_num_threads(), blas_threads);
   return recorder.seconds;
 }
 
