@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -411,13 +412,26 @@ double Trainer::validate() {
 void Trainer::append_log(const IterationRecord& r) {
   if (options_.output_dir().empty()) return;
   const std::string path = options_.output_dir() + "/train_log.csv";
-  const bool fresh = !std::filesystem::exists(path);
+  static const char* kHeader =
+      "iteration,meta_loss,final_loss,nonfinite_entries,diverged,steps,unrolls,seconds,validation,"
+      "regularizer,hvps,imitation,num_steps\n";
+  if (!log_started_) {
+    log_started_ = true;
+    std::string kept = kHeader;
+    std::ifstream in(path);
+    std::string line;
+    for (bool header = true; std::getline(in, line); header = false) {
+      if (header) continue;
+      // Keep the rows of iterations before this one; a line that is not a row ends the old log.
+      char* end = nullptr;
+      const long long it = std::strtoll(line.c_str(), &end, 10);
+      if (end == line.c_str() || *end != ',' || it >= r.iteration) break;
+      kept += line + "\n";
+    }
+    io::write_text_atomic(path, kept);
+  }
   std::ofstream out(path, std::ios::app);
   L2O_CHECK(out.good(), "cannot append to '", path, "'");
-  if (fresh) {
-    out << "iteration,meta_loss,final_loss,nonfinite_entries,diverged,steps,unrolls,seconds,validation,"
-           "regularizer,hvps,imitation,num_steps\n";
-  }
   out << r.iteration << ',' << format_double(r.meta_loss) << ',' << format_double(r.final_loss) << ','
       << r.nonfinite_entries << ',' << (r.diverged ? 1 : 0) << ',' << r.steps << ',' << r.unrolls << ','
       << format_double(r.seconds) << ','

@@ -8,6 +8,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 
 using namespace l2o;
 namespace fs = std::filesystem;
@@ -68,6 +71,32 @@ TEST(Trainer, ValidationKeepsBestAndLatestCheckpoints) {
   // The best checkpoint evaluates to the recorded validation value.
   auto best = meta::Trainer::resume(dir + "/best.pt");
   EXPECT_DOUBLE_EQ(best->validate(), trainer.counters().best_validation);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, TrainLogDescribesTheRunThatWroteTheCheckpoints) {
+  const std::string dir = temp_dir("log");
+  auto iterations = [&] {
+    std::ifstream in(dir + "/train_log.csv");
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line.rfind("iteration,", 0), 0u) << line;
+    std::vector<int> its;
+    while (std::getline(in, line)) its.push_back(std::stoi(line.substr(0, line.find(','))));
+    return its;
+  };
+  meta::Trainer(tiny().meta_iterations(5).output_dir(dir)).run(true);
+  EXPECT_EQ(iterations(), (std::vector<int>{0, 1, 2, 3, 4}));
+  // A new run in the same folder starts a new log instead of appending to the old one.
+  meta::Trainer(tiny().meta_iterations(2).output_dir(dir)).run(true);
+  EXPECT_EQ(iterations(), (std::vector<int>{0, 1}));
+  fs::copy_file(dir + "/latest.pt", dir + "/at2.pt");
+  // Resuming continues the log ...
+  meta::Trainer::resume(dir + "/latest.pt", 4)->run(true);
+  EXPECT_EQ(iterations(), (std::vector<int>{0, 1, 2, 3}));
+  // ... and resuming from an earlier checkpoint drops the rows it replaces.
+  meta::Trainer::resume(dir + "/at2.pt", 3)->run(true);
+  EXPECT_EQ(iterations(), (std::vector<int>{0, 1, 2}));
   fs::remove_all(dir);
 }
 

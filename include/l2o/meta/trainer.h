@@ -189,6 +189,9 @@ class Trainer {
   void build_meta_optimizer();
   /// Curriculum bookkeeping after a validation (promotion, restore, stop).
   void curriculum_step(bool improved);
+  /// Appends one row to train_log.csv. The first row a Trainer writes first drops the rows of
+  /// iterations at or after its own (a new run in an old folder, or a resume from an earlier
+  /// checkpoint), so the log always describes the run that wrote the checkpoints.
   void append_log(const IterationRecord& record);
   std::string record_json() const;
 
@@ -202,6 +205,7 @@ class Trainer {
   /// Curriculum horizons and the best φ of the current stage.
   std::vector<int64_t> horizons_;
   std::vector<torch::Tensor> stage_best_;
+  bool log_started_ = false;
 };
 
 }  // namespace meta
