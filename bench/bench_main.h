@@ -34,7 +34,8 @@ class SecondsRecorder : public benchmark::ConsoleReporter {
 inline std::map<std::string, double> run_benchmarks(int* argc, char** argv) {
   tune_runtime();
   const char* env = std::getenv("L2O_BENCH_THREADS");
-  const int blas_threads = set_threads(env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 1);
+  const int threads = env != nullptr ? std::atoi(env) : 0;
+  const int blas_threads = set_threads(threads > 0 ? threads : 1);
   benchmark::Initialize(argc, argv);
   SecondsRecorder recorder;
   benchmark::RunSpecifiedBenchmarks(&recorder);

@@ -420,8 +420,8 @@ void Trainer::append_log(const IterationRecord& r) {
     std::string kept = kHeader;
     std::ifstream in(path);
     std::string line;
-    for (bool header = true; std::getline(in, line); header = false) {
-      if (header) continue;
+    std::getline(in, line);  // the old header
+    while (std::getline(in, line)) {
       // Keep the rows of iterations before this one; a line that is not a row ends the old log.
       char* end = nullptr;
       const long long it = std::strtoll(line.c_str(), &end, 10);
