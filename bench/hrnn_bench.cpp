@@ -1,14 +1,21 @@
-// HierarchicalRNN costs (SPEC §6), measured in one run against references from the same run:
-//  - update time per parameter of the HierarchicalRNN against Adam's, on one 1M-parameter model
-//    (a 1000x1000 weight matrix plus a bias of 1000, gradients given: the rules alone are timed);
-//  - one L2O-Scale meta-iteration (5 unrolls of 20 steps, log-ratio objective, RMSProp) of the
-//    HierarchicalRNN on the MNIST MLP 784-20-10 (needs data/mnist from scripts/setup.sh), against
-//    one Adam step (gradient + update) on the same problem.
+// HierarchicalRNN costs (SPEC §6.1), each against references measured in the same run:
+//  - update per parameter on one 1M-parameter model (a 1000x1000 weight and a bias of 1000,
+//    gradients given, no graph): op-by-op path, fused path on 1 and 2 threads, Adam;
+//  - one forward + backward through an update (the meta-training inner step: a graph from φ, θ and
+//    the state through the update, then the backward of a scalar of its outputs), fused vs op by op;
+//  - one L2O-Scale meta-iteration on the MNIST MLP 784-20-10 (100 steps, 5 unrolls of 20, 10,000-image
+//    meta-objective; needs data/mnist) with the fused HRNN, the op-by-op HRNN and trainable_adam, so
+//    that the HRNN's share (the meta-iteration minus trainable_adam's) can be compared;
+//  - one training step (forward, backward, optimizer step) of a LibTorch torch::nn MLP and of a small
+//    convnet with torch::nn's default initialisation, HRNN through RuleOptimizer vs torch::optim::Adam.
+// Benchmarks whose name ends in _T2 run LibTorch and OpenBLAS on two threads, the others on one.
 #include "bench_main.h"
 
 #include <l2o/core/rng.h>
+#include <l2o/core/runtime.h>
 #include <l2o/learned/registry.h>
 #include <l2o/meta/trainer.h>
+#include <l2o/optim/adapter.h>
 #include <l2o/problems/registry.h>
 
 #include <benchmark/benchmark.h>
@@ -20,6 +27,13 @@ using namespace l2o;
 
 namespace {
 const char* kMnist = "mnist_mlp";
+constexpr double kBig = 1001000;
+
+// Sets the threads for one benchmark and restores one thread after it.
+struct Threads {
+  explicit Threads(int n) { set_threads(n); }
+  ~Threads() { set_threads(1); }
+};
 
 TensorList big_model() {
   torch::manual_seed(0);
@@ -27,7 +41,8 @@ TensorList big_model() {
 }
 
 // One update of `spec` on the 1M-parameter model, no graph.
-void update_only(benchmark::State& st, const std::string& spec) {
+void update_only(benchmark::State& st, const std::string& spec, int threads) {
+  Threads t(threads);
   auto rule = learned::make_rule(spec);
   TensorList params = big_model();
   TensorList grads;
@@ -39,31 +54,54 @@ void update_only(benchmark::State& st, const std::string& spec) {
     params = std::move(r.params);
     state = std::move(r.state);
   }
-  st.counters["params"] = 1001000;
+  st.counters["ns_per_param"] = benchmark::Counter(kBig * 1e-9, benchmark::Counter::kIsIterationInvariantRate |
+                                                                     benchmark::Counter::kInvert);
 }
 
-void BM_AdamUpdate1M(benchmark::State& st) { update_only(st, "adam:lr=0.001"); }
-void BM_HrnnUpdate1M(benchmark::State& st) { update_only(st, "hrnn"); }
+void BM_AdamUpdate1M(benchmark::State& st) { update_only(st, "adam:lr=0.001", 1); }
+void BM_HrnnOpByOpUpdate1M(benchmark::State& st) { update_only(st, "hrnn:fused=false", 1); }
+void BM_HrnnFusedUpdate1M(benchmark::State& st) { update_only(st, "hrnn", 1); }
+void BM_HrnnFusedUpdate1M_T2(benchmark::State& st) { update_only(st, "hrnn", 2); }
 
-void BM_MnistAdamStep(benchmark::State& st) {
-  auto rule = learned::make_rule("adam:lr=0.001");
-  auto gen = make_generator(0);
-  auto problem = problems::make_problem(kMnist, gen);
-  TensorList params = problem->init_params(gen);
-  auto state = rule->init(params);
+// Forward with a graph and backward of one update, as in a truncated-BPTT unroll: θ and the state
+// require grad (they came from the previous step), g does not (first-order meta-gradient).
+void forward_backward(benchmark::State& st, const std::string& spec, int threads) {
+  Threads t(threads);
+  auto rule = learned::make_rule(spec);
+  TensorList params = big_model();
+  TensorList grads;
+  for (const auto& p : params) grads.push_back(torch::randn_like(p) * 0.1);
+  optim::State state;
+  {
+    torch::NoGradGuard no_grad;
+    state = rule->init(params);
+    for (int i = 0; i < 2; ++i) {
+      auto r = rule->update(params, grads, state);
+      params = r.params;
+      state = r.state;
+    }
+  }
+  const auto phi = rule->module()->parameters();
   for (auto _ : st) {
     TensorList leaves = fresh_leaves(params);
-    const auto grads = torch::autograd::grad({problem->loss(leaves, problem->sample_batch(gen))}, leaves);
-    torch::NoGradGuard no_grad;
-    auto r = rule->update(l2o::detach(leaves), grads, state);
-    params = std::move(r.params);
-    state = std::move(r.state);
+    optim::State s = optim::detach(state);
+    for (auto& kv : s.slots)
+      for (auto& x : kv.second) x.requires_grad_(true);
+    auto r = rule->update(leaves, grads, s);
+    torch::Tensor loss = r.params[0].sum() + r.params[1].sum() + r.state.at("log_lr")[0].sum();
+    torch::autograd::grad({loss}, phi, {}, false, false, true);
   }
+  st.counters["ns_per_param"] = benchmark::Counter(kBig * 1e-9, benchmark::Counter::kIsIterationInvariantRate |
+                                                                     benchmark::Counter::kInvert);
 }
+void BM_HrnnOpByOpForwardBackward1M(benchmark::State& st) { forward_backward(st, "hrnn:fused=false", 1); }
+void BM_HrnnFusedForwardBackward1M(benchmark::State& st) { forward_backward(st, "hrnn", 1); }
+void BM_HrnnFusedForwardBackward1M_T2(benchmark::State& st) { forward_backward(st, "hrnn", 2); }
 
-void BM_MnistHrnnMetaIteration(benchmark::State& st) {
+void meta_iteration(benchmark::State& st, const std::string& optimizer) {
+  Threads t(1);
   meta::Trainer trainer(meta::TrainOptions()
-                            .optimizer("hrnn")
+                            .optimizer(optimizer)
                             .problem(kMnist)
                             .num_steps(100)
                             .unroll_length(20)
@@ -74,27 +112,120 @@ void BM_MnistHrnnMetaIteration(benchmark::State& st) {
                             .meta_iterations(1 << 30));
   for (auto _ : st) benchmark::DoNotOptimize(trainer.step());
 }
+void BM_MnistMetaIterationTrainableAdam(benchmark::State& st) { meta_iteration(st, "trainable_adam"); }
+void BM_MnistMetaIterationHrnnOpByOp(benchmark::State& st) { meta_iteration(st, "hrnn:fused=false"); }
+void BM_MnistMetaIterationHrnnFused(benchmark::State& st) { meta_iteration(st, "hrnn"); }
+
+// torch::nn models with their default initialisation, trained on random MNIST-shaped batches.
+struct Mlp : torch::nn::Module {
+  Mlp() {
+    fc1 = register_module("fc1", torch::nn::Linear(784, 256));
+    fc2 = register_module("fc2", torch::nn::Linear(256, 10));
+  }
+  torch::Tensor forward(torch::Tensor x) { return fc2->forward(torch::relu(fc1->forward(x.flatten(1)))); }
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+struct ConvNet : torch::nn::Module {
+  ConvNet() {
+    c1 = register_module("c1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)));
+    c2 = register_module("c2", torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)));
+    fc = register_module("fc", torch::nn::Linear(32 * 7 * 7, 10));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::max_pool2d(torch::relu(c1->forward(x)), 2);
+    x = torch::max_pool2d(torch::relu(c2->forward(x)), 2);
+    return fc->forward(x.flatten(1));
+  }
+  torch::nn::Conv2d c1{nullptr}, c2{nullptr};
+  torch::nn::Linear fc{nullptr};
+};
+
+template <typename Model>
+void train_step(benchmark::State& st, bool hrnn) {
+  Threads t(1);
+  torch::manual_seed(0);
+  auto model = std::make_shared<Model>();
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (hrnn)
+    opt = std::make_unique<optim::RuleOptimizer>(model->parameters(), learned::make_rule("hrnn"));
+  else
+    opt = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
+  const auto x = torch::randn({64, 1, 28, 28});
+  const auto y = torch::randint(0, 10, {64});
+  int64_t params = 0;
+  for (const auto& p : model->parameters()) params += p.numel();
+  for (auto _ : st) {
+    opt->zero_grad();
+    auto loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+    loss.backward();
+    opt->step();
+  }
+  st.counters["params"] = static_cast<double>(params);
+}
+void BM_TorchMlpStepAdam(benchmark::State& st) { train_step<Mlp>(st, false); }
+void BM_TorchMlpStepHrnn(benchmark::State& st) { train_step<Mlp>(st, true); }
+void BM_TorchConvStepAdam(benchmark::State& st) { train_step<ConvNet>(st, false); }
+void BM_TorchConvStepHrnn(benchmark::State& st) { train_step<ConvNet>(st, true); }
 
 BENCHMARK(BM_AdamUpdate1M)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_HrnnUpdate1M)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_MnistAdamStep)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_MnistHrnnMetaIteration)->Unit(benchmark::kMillisecond)->MinTime(5.0);
+BENCHMARK(BM_HrnnOpByOpUpdate1M)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_HrnnFusedUpdate1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_HrnnFusedUpdate1M_T2)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_HrnnOpByOpForwardBackward1M)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+BENCHMARK(BM_HrnnFusedForwardBackward1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_HrnnFusedForwardBackward1M_T2)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_MnistMetaIterationTrainableAdam)->Unit(benchmark::kMillisecond)->MinTime(5.0);
+BENCHMARK(BM_MnistMetaIterationHrnnOpByOp)->Unit(benchmark::kMillisecond)->MinTime(5.0);
+BENCHMARK(BM_MnistMetaIterationHrnnFused)->Unit(benchmark::kMillisecond)->MinTime(5.0);
+BENCHMARK(BM_TorchMlpStepAdam)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TorchMlpStepHrnn)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TorchConvStepAdam)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TorchConvStepHrnn)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const auto s = l2o::bench::run_benchmarks(&argc, argv);
-  if (s.count("BM_AdamUpdate1M") && s.count("BM_HrnnUpdate1M")) {
-    const double n = 1001000;
-    std::printf("update per parameter on a 1M-parameter model: HierarchicalRNN %.1f ns, Adam %.2f ns -> %.0fx Adam\n",
-                1e9 * s.at("BM_HrnnUpdate1M") / n, 1e9 * s.at("BM_AdamUpdate1M") / n,
-                s.at("BM_HrnnUpdate1M") / s.at("BM_AdamUpdate1M"));
+  auto has = [&](std::initializer_list<const char*> names) {
+    for (auto n : names)
+      if (!s.count(n)) return false;
+    return true;
+  };
+  auto ns = [&](const char* name) { return 1e9 * s.at(name) / kBig; };
+  std::printf("\n");
+  if (has({"BM_AdamUpdate1M", "BM_HrnnOpByOpUpdate1M", "BM_HrnnFusedUpdate1M"}))
+    std::printf("update per parameter, 1M parameters, 1 thread: op by op %.1f ns, fused %.1f ns (%.1fx faster), "
+                "Adam %.2f ns (fused = %.1fx Adam)\n",
+                ns("BM_HrnnOpByOpUpdate1M"), ns("BM_HrnnFusedUpdate1M"),
+                s.at("BM_HrnnOpByOpUpdate1M") / s.at("BM_HrnnFusedUpdate1M"), ns("BM_AdamUpdate1M"),
+                s.at("BM_HrnnFusedUpdate1M") / s.at("BM_AdamUpdate1M"));
+  if (has({"BM_HrnnFusedUpdate1M", "BM_HrnnFusedUpdate1M_T2"}))
+    std::printf("fused update, 2 threads: %.1f ns per parameter = %.2fx one thread\n", ns("BM_HrnnFusedUpdate1M_T2"),
+                s.at("BM_HrnnFusedUpdate1M") / s.at("BM_HrnnFusedUpdate1M_T2"));
+  if (has({"BM_HrnnOpByOpForwardBackward1M", "BM_HrnnFusedForwardBackward1M"}))
+    std::printf("forward+backward through one update, 1M parameters: op by op %.1f ns, fused %.1f ns per parameter "
+                "(%.1fx faster)\n",
+                ns("BM_HrnnOpByOpForwardBackward1M"), ns("BM_HrnnFusedForwardBackward1M"),
+                s.at("BM_HrnnOpByOpForwardBackward1M") / s.at("BM_HrnnFusedForwardBackward1M"));
+  if (has({"BM_HrnnFusedForwardBackward1M", "BM_HrnnFusedForwardBackward1M_T2"}))
+    std::printf("fused forward+backward, 2 threads: %.1f ns per parameter = %.2fx one thread\n",
+                ns("BM_HrnnFusedForwardBackward1M_T2"),
+                s.at("BM_HrnnFusedForwardBackward1M") / s.at("BM_HrnnFusedForwardBackward1M_T2"));
+  if (has({"BM_MnistMetaIterationTrainableAdam", "BM_MnistMetaIterationHrnnOpByOp", "BM_MnistMetaIterationHrnnFused"})) {
+    const double base = s.at("BM_MnistMetaIterationTrainableAdam");
+    const double op = s.at("BM_MnistMetaIterationHrnnOpByOp") - base, fu = s.at("BM_MnistMetaIterationHrnnFused") - base;
+    std::printf("MNIST meta-iteration: trainable_adam %.0f ms, HRNN op by op %.0f ms, fused %.0f ms; HRNN share "
+                "(minus trainable_adam) %.0f ms vs %.0f ms = %.1fx smaller\n",
+                1e3 * base, 1e3 * s.at("BM_MnistMetaIterationHrnnOpByOp"), 1e3 * s.at("BM_MnistMetaIterationHrnnFused"),
+                1e3 * op, 1e3 * fu, fu > 0 ? op / fu : 0.0);
   }
-  if (s.count("BM_MnistAdamStep") && s.count("BM_MnistHrnnMetaIteration")) {
-    std::printf("one HierarchicalRNN meta-iteration on MNIST MLP (100 steps, 5 unrolls of 20): %.0f ms = %.0f Adam "
-                "steps (Adam step %.0f us)\n",
-                1e3 * s.at("BM_MnistHrnnMetaIteration"), s.at("BM_MnistHrnnMetaIteration") / s.at("BM_MnistAdamStep"),
-                1e6 * s.at("BM_MnistAdamStep"));
-  }
+  if (has({"BM_TorchMlpStepAdam", "BM_TorchMlpStepHrnn"}))
+    std::printf("torch::nn MLP 784-256-10 training step, batch 64: Adam %.0f us, HRNN (RuleOptimizer) %.0f us = %.2fx\n",
+                1e6 * s.at("BM_TorchMlpStepAdam"), 1e6 * s.at("BM_TorchMlpStepHrnn"),
+                s.at("BM_TorchMlpStepHrnn") / s.at("BM_TorchMlpStepAdam"));
+  if (has({"BM_TorchConvStepAdam", "BM_TorchConvStepHrnn"}))
+    std::printf("torch::nn convnet training step, batch 64: Adam %.0f us, HRNN (RuleOptimizer) %.0f us = %.2fx\n",
+                1e6 * s.at("BM_TorchConvStepAdam"), 1e6 * s.at("BM_TorchConvStepHrnn"),
+                s.at("BM_TorchConvStepHrnn") / s.at("BM_TorchConvStepAdam"));
   return 0;
 }

@@ -192,7 +192,8 @@ std::shared_ptr<HierarchicalRnn> HierarchicalRnn::from_spec(const Spec& spec) {
       .scale_decay_bias_init(spec.get_double("scale_decay_bias_init", o.scale_decay_bias_init()))
       .lr_momentum_logit_init(spec.get_double("lr_momentum_logit_init", o.lr_momentum_logit_init()))
       .affine_scale(spec.get_double("affine_scale", o.affine_scale()))
-      .stepsize_offset_init(spec.get_double("stepsize_offset_init", o.stepsize_offset_init()));
+      .stepsize_offset_init(spec.get_double("stepsize_offset_init", o.stepsize_offset_init()))
+      .fused(spec.get_bool("fused", o.fused()));
   spec.check_all_used();
   return std::make_shared<HierarchicalRnn>(o);
 }
@@ -214,6 +215,8 @@ Spec HierarchicalRnn::spec() const {
   s.set("decay_bias_init", o.decay_bias_init()).set("scale_decay_bias_init", o.scale_decay_bias_init());
   s.set("lr_momentum_logit_init", o.lr_momentum_logit_init()).set("affine_scale", o.affine_scale());
   s.set("stepsize_offset_init", o.stepsize_offset_init());
+  // Only the non-default value is written, so checkpoints made before the option existed still match.
+  if (!o.fused()) s.set("fused", false);
   return s;
 }
 
@@ -300,8 +303,26 @@ HierarchicalRnn::Features HierarchicalRnn::features(const torch::Tensor& grad, c
   return out;
 }
 
+std::pair<torch::Tensor, torch::Tensor> HierarchicalRnn::higher_levels(const torch::Tensor& in1,
+                                                                      const torch::Tensor& layer_h,
+                                                                      const torch::Tensor& global_h) const {
+  const int64_t levels = options_.num_levels();
+  torch::Tensor new_layer_h, new_global_h;
+  if (levels > 1) {
+    const int64_t t = layer_h.size(0);
+    const auto ext1 = levels > 2 ? torch::addmm(layer_bias_b_, global_h, layer_bias_w_).expand({t, -1}) : torch::Tensor();
+    new_layer_h = cells_[1].forward(in1, layer_h, ext1);
+    if (levels > 2) {
+      const auto in2 = options_.global_input() == "mean" ? new_layer_h.mean(0, true) : new_layer_h.narrow(0, t - 1, 1);
+      new_global_h = cells_[2].forward(in2, global_h, torch::Tensor());
+    }
+  }
+  return {new_layer_h, new_global_h};
+}
+
 optim::UpdateResult HierarchicalRnn::update(const TensorList& params, const TensorList& grads,
                                             const optim::State& state) const {
+  if (uses_fused(grads)) return update_fused(params, grads, state);
   const auto& o = options_;
   const int64_t levels = o.num_levels();
   const int64_t k = o.num_gradient_scales();
@@ -344,12 +365,7 @@ optim::UpdateResult HierarchicalRnn::update(const TensorList& params, const Tens
   if (levels > 1) {
     const bool extra = o.num_features() != k;
     const auto in1 = segment_mean(extra ? torch::cat({new_param_h, feat.x}, 1) : new_param_h, segments, sizes_f);
-    const auto ext1 = levels > 2 ? torch::addmm(layer_bias_b_, global_h, layer_bias_w_).expand({t, -1}) : torch::Tensor();
-    new_layer_h = cells_[1].forward(in1, layer_h, ext1);
-    if (levels > 2) {
-      const auto in2 = o.global_input() == "mean" ? new_layer_h.mean(0, true) : new_layer_h.narrow(0, t - 1, 1);
-      new_global_h = cells_[2].forward(in2, global_h, torch::Tensor());
-    }
+    std::tie(new_layer_h, new_global_h) = higher_levels(in1, layer_h, global_h);
   }
 
   // Read-outs.

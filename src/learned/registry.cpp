@@ -23,7 +23,9 @@ std::vector<std::pair<std::string, std::string>> rule_catalogue() {
       {"lstm", "learned: coordinatewise deep LSTM of Andrychowicz et al. 2016 (hidden_size, num_layers, "
                "preprocess=none|logsign, k, output_scale)"},
       {"hrnn", "learned: hierarchical RNN of Wichrowska et al. 2017 (L2O-Scale; levels=10-20-20, "
-               "global_input=mean|last_tensor, init_lr_min/max, every reference switch: see docs/hrnn.md)"},
+               "global_input=mean|last_tensor, init_lr_min/max, every reference switch: see docs/hrnn.md; "
+               "fused=true (default) takes the fused kernel for levels 10-*-*, 4 gradient scales and the default "
+               "features, any other option and fused=false the op-by-op path)"},
       {"crnn", "learned: CoordinatewiseRNN of L2O-Scale, stacked GRUs on the RMS-scaled gradient (cell_size, "
                "num_cells, init_lr_min, init_lr_max, readout_scale, decay_bias_init, learnable_decay, "
                "dynamic_output_scale, zero_init_lr_weights)"},

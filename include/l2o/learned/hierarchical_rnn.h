@@ -12,6 +12,8 @@
 #include <torch/arg.h>
 #include <torch/nn/module.h>
 
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace l2o {
@@ -70,9 +72,17 @@ struct HierarchicalRnnOptions {
   TORCH_ARG(double, affine_scale) = 0.5;
   /// Initial value of the learned scalar added to every log step size.
   TORCH_ARG(double, stepsize_offset_init) = -1.0;
+  /// Take the fused step (SPEC §6.1: one vectorised pass over blocks of coordinates with a
+  /// hand-written backward) where it applies; false always takes the op-by-op path, the reference.
+  /// Not part of spec() unless false: both paths compute the same step.
+  TORCH_ARG(bool, fused) = true;
 
  public:
   void validate() const;
+  /// Why the fused kernel cannot run these options ("" when it can). It covers the paper
+  /// configuration (levels 10-*-*, 4 time scales, the default features, dynamic output scale), any
+  /// number of levels, both global inputs, learnable or fixed decays and either lr mean.
+  std::string fused_fallback_reason() const;
   /// Number of per-coordinate input features (12 with the defaults).
   int64_t num_features() const;
   int64_t num_levels() const { return static_cast<int64_t>(level_sizes().size()); }
@@ -104,6 +114,9 @@ class HierarchicalRnn : public optim::UpdateRule, public torch::nn::Module {
   torch::nn::Module* module() override { return this; }
   const HierarchicalRnnOptions& options() const { return options_; }
   static std::shared_ptr<HierarchicalRnn> from_spec(const Spec& spec);
+  /// True when update() takes the fused kernel for these tensors (options, CPU, float32/float64, φ of
+  /// the same dtype).
+  bool uses_fused(const TensorList& grads) const;
 
   /// The per-coordinate features [N, num_features] for flat gradients and the matching state pieces;
   /// exposed for tests. Also returns the new accumulators and mean squares.
@@ -118,6 +131,13 @@ class HierarchicalRnn : public optim::UpdateRule, public torch::nn::Module {
                     const torch::Tensor& sizes) const;
 
  private:
+  optim::UpdateResult update_fused(const TensorList& params, const TensorList& grads,
+                                   const optim::State& state) const;
+  /// Levels 1 and 2: the per-tensor GRU on `in1` [T, ·] and the global GRU on the mean (or last) of
+  /// the new tensor states; returns {new layer_h, new global_h} (undefined where a level is absent).
+  std::pair<torch::Tensor, torch::Tensor> higher_levels(const torch::Tensor& in1, const torch::Tensor& layer_h,
+                                                        const torch::Tensor& global_h) const;
+
   HierarchicalRnnOptions options_;
   std::vector<BiasGru> cells_;
   std::vector<torch::Tensor> init_vectors_;

@@ -1,0 +1,572 @@
+// Body of the fused HierarchicalRNN kernels (see hrnn_fused_kernel.h). Included once by each per-ISA
+// translation unit after it defines L2O_ISA (a namespace name) and L2O_VEC_BYTES (16, 32 or 64): the
+// same source becomes SSE2, AVX2+FMA and AVX-512 code through GCC/Clang vector extensions, one SIMD
+// register of coordinates per "block".
+//
+// float32 uses the Cephes single-precision approximations of exp, log, tanh and asinh (≈1-2 ulp),
+// written branch-free so they vectorise; NaN and ±Inf propagate as in LibTorch's own functions (the
+// trainer relies on non-finite values reaching θ). float64 calls libm per lane: it is the reference
+// precision path, not the fast one.
+#include "hrnn_fused_kernel.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#ifndef L2O_ISA
+#error "define L2O_ISA and L2O_VEC_BYTES before including hrnn_fused_kernel_impl.h"
+#endif
+
+namespace l2o {
+namespace learned {
+namespace fused {
+namespace L2O_ISA {
+namespace {
+
+typedef float VF __attribute__((vector_size(L2O_VEC_BYTES)));
+typedef int32_t VFI __attribute__((vector_size(L2O_VEC_BYTES)));
+typedef double VD __attribute__((vector_size(L2O_VEC_BYTES)));
+typedef int64_t VDI __attribute__((vector_size(L2O_VEC_BYTES)));
+
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  using V = VF;
+  using I = VFI;
+  static constexpr int N = L2O_VEC_BYTES / 4;
+};
+template <>
+struct Vec<double> {
+  using V = VD;
+  using I = VDI;
+  static constexpr int N = L2O_VEC_BYTES / 8;
+};
+
+// Our own min: an inline std:: template instantiated here with wider instructions could be the copy
+// the linker keeps for every other translation unit.
+inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+template <typename V, typename T>
+inline V splat(T s) {
+  return V{} + s;
+}
+
+// ---- math, float32 ---------------------------------------------------------------------------
+
+// With -fno-math-errno (set for these files) the lane loop compiles to one vsqrtps.
+inline VF vsqrt(VF x) {
+  VF r;
+  for (int l = 0; l < Vec<float>::N; ++l) r[l] = __builtin_sqrtf(x[l]);
+  return r;
+}
+
+inline VF vexp(VF x) {
+  // Cephes expf. |x| beyond the limits: 0 below (the true value is subnormal, flushed anyway),
+  // +Inf above 88 (the true value lies within 2.3 of FLT_MAX there).
+  const VF hi = splat<VF>(88.0f), lo = splat<VF>(-87.3365447504f);
+  VF xc = x > hi ? hi : x;
+  xc = xc < lo ? lo : xc;
+  const VF magic = splat<VF>(12582912.0f);  // 1.5·2^23: adding it rounds to an integer
+  const VF n = (xc * 1.44269504088896341f + magic) - magic;
+  VF r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const VF z = r * r;
+  VF y = splat<VF>(1.9875691500e-4f);
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  const VFI ni = __builtin_convertvector(n, VFI);
+  const VF pow2 = (VF)((ni + 127) << 23);
+  VF res = y * pow2;
+  res = x > hi ? splat<VF>(std::numeric_limits<float>::infinity()) : res;
+  res = x < lo ? VF{} : res;
+  return x != x ? x : res;
+}
+
+inline VF vlog(VF x) {
+  // Cephes logf, for normal inputs (the kernel's arguments are ≥ 1e-16); 0 → −Inf, < 0 → NaN.
+  const VFI bits = (VFI)x;
+  VFI e = ((bits >> 23) & 0xff) - 126;
+  VF m = (VF)((bits & 0x807fffff) | 0x3f000000);  // mantissa in [0.5, 1)
+  const VFI small = m < 0.707106781186547524f;
+  e = e + small;  // true is −1
+  m = small ? m + m - 1.0f : m - 1.0f;
+  const VF ef = __builtin_convertvector(e, VF);
+  const VF z = m * m;
+  VF y = splat<VF>(7.0376836292e-2f);
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y = y + ef * -2.12194440e-4f;
+  y = y - z * 0.5f;
+  VF res = m + y + ef * 0.693359375f;
+  const float inf = std::numeric_limits<float>::infinity();
+  res = x == inf ? x : res;
+  res = x == 0.0f ? splat<VF>(-inf) : res;
+  res = x < 0.0f ? splat<VF>(std::numeric_limits<float>::quiet_NaN()) : res;
+  return x != x ? x : res;
+}
+
+inline VF vsigmoid(VF x) { return 1.0f / (1.0f + vexp(-x)); }
+
+inline VF vtanh(VF x) {
+  // Cephes tanhf: an odd polynomial below 0.625, 1 − 2/(e^{2|x|} + 1) above.
+  const VF a = x < 0.0f ? -x : x;
+  const VF z = x * x;
+  VF p = splat<VF>(-5.70498872745e-3f);
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const VF small = p * z * x + x;
+  VF big = 1.0f - 2.0f / (vexp(a + a) + 1.0f);
+  big = x < 0.0f ? -big : big;
+  return a < 0.625f ? small : big;
+}
+
+inline VF vasinh(VF x) {
+  // Cephes asinhf: a polynomial below 0.5, log(a + √(a²+1)) above, log(2a) beyond 1500.
+  const VF a = x < 0.0f ? -x : x;
+  const VF z = a * a;
+  VF p = splat<VF>(2.0122003309e-2f);
+  p = p * z - 4.2699340972e-2f;
+  p = p * z + 7.4847586088e-2f;
+  p = p * z - 1.6666288134e-1f;
+  const VF small = p * z * a + a;
+  const VF cap = splat<VF>(1500.0f);
+  const VF ac = a > cap ? cap : a;
+  const VF t = a > cap ? a + a : ac + vsqrt(ac * ac + 1.0f);
+  const VF big = vlog(t);
+  const VF r = a < 0.5f ? small : big;
+  return x < 0.0f ? -r : r;
+}
+
+// ---- math, float64: libm per lane ------------------------------------------------------------
+
+inline VD vsqrt(VD x) {
+  VD r;
+  for (int l = 0; l < Vec<double>::N; ++l) r[l] = __builtin_sqrt(x[l]);
+  return r;
+}
+
+#define L2O_LANEWISE(fn, expr)                                          \
+  inline VD fn(VD x) {                                                  \
+    VD r;                                                               \
+    for (int l = 0; l < Vec<double>::N; ++l) {                          \
+      const double v = x[l];                                            \
+      r[l] = (expr);                                                    \
+    }                                                                   \
+    return r;                                                           \
+  }
+L2O_LANEWISE(vexp, std::exp(v))
+L2O_LANEWISE(vlog, std::log(v))
+L2O_LANEWISE(vtanh, std::tanh(v))
+L2O_LANEWISE(vasinh, std::asinh(v))
+L2O_LANEWISE(vsigmoid, 1.0 / (1.0 + std::exp(-v)))
+#undef L2O_LANEWISE
+
+// ---- loads and stores ------------------------------------------------------------------------
+
+// Lanes [i0, i0 + m) of p[i·stride]; missing lanes (m < N) and a null p read as 0.
+template <typename V, typename T>
+inline V load(const T* p, int64_t i0, int m, int64_t stride = 1) {
+  constexpr int N = Vec<T>::N;
+  V v{};
+  if (p == nullptr) return v;
+  if (stride == 1 && m == N) {
+    std::memcpy(&v, p + i0, sizeof(V));
+  } else {
+    for (int l = 0; l < m; ++l) v[l] = p[(i0 + l) * stride];
+  }
+  return v;
+}
+
+template <typename V, typename T>
+inline void store(T* p, int64_t i0, int m, const V& v, int64_t stride = 1) {
+  constexpr int N = Vec<T>::N;
+  if (p == nullptr) return;
+  if (stride == 1 && m == N) {
+    std::memcpy(p + i0, &v, sizeof(V));
+  } else {
+    for (int l = 0; l < m; ++l) p[(i0 + l) * stride] = v[l];
+  }
+}
+
+template <typename T>
+inline typename Vec<T>::I lane_mask(int m) {
+  using I = typename Vec<T>::I;
+  I idx;
+  for (int l = 0; l < Vec<T>::N; ++l) idx[l] = l;
+  return idx < m;
+}
+
+// ---- the forward of one block ----------------------------------------------------------------
+
+// Every intermediate of one block of coordinates that the backward needs again.
+template <typename T>
+struct Block {
+  using V = typename Vec<T>::V;
+  V g, scl, inp, log_lr, acc[kK], ms[kK], h[kH];  // inputs
+  V d[kK], A[kK], M[kK], q[kK], y[kK], S[kK], x[kF];
+  V sg[2 * kH], c[kH], hn[kH];                      // gate sigmoids (r, u), candidate, new state
+  V D, scl_new, inp_new, SL, log_lr_new, E, U;
+};
+
+template <typename T>
+inline void forward_block(const Weights<T>& w, const Inputs<T>& in, int64_t i0, int m, Block<T>& b) {
+  using V = typename Vec<T>::V;
+  b.g = load<V>(in.g, i0, m);
+  b.scl = load<V>(in.scl, i0, m);
+  b.inp = load<V>(in.inp, i0, m);
+  b.log_lr = load<V>(in.log_lr, i0, m);
+  for (int i = 0; i < kK; ++i) {
+    b.acc[i] = load<V>(in.acc[i], i0, m);
+    b.ms[i] = load<V>(in.ms[i], i0, m);
+  }
+  for (int k = 0; k < kH; ++k) b.h[k] = load<V>(in.h + k * in.h_sk, i0, m, in.h_si);
+
+  // Features: accumulators at time scales d_{i+1} = √d_i, RMS-scaled (asinh), adjacent products,
+  // centred log mean squares, relative log learning rate.
+  const T one = 1, tiny_ms = 1e-12, tiny_q = 1e-16;
+  b.d[0] = b.inp;
+  for (int i = 1; i < kK; ++i) b.d[i] = vsqrt(b.d[i - 1]);
+  V lsum{};
+  V l[kK];
+  for (int i = 0; i < kK; ++i) {
+    b.A[i] = b.g * (one - b.d[i]) + b.acc[i] * b.d[i];
+    b.M[i] = (one - b.scl) * (b.A[i] * b.A[i] + tiny_ms) + b.scl * b.ms[i];
+    b.q[i] = b.M[i] + tiny_q;
+    b.y[i] = b.A[i] / vsqrt(b.q[i]);
+    b.S[i] = vasinh(b.y[i]);
+    l[i] = vlog(b.q[i]);
+    lsum = lsum + l[i];
+  }
+  const V lbar = lsum / static_cast<T>(kK);
+  for (int i = 0; i < kK; ++i) b.x[i] = b.S[i];
+  for (int i = 0; i + 1 < kK; ++i) b.x[kK + i] = b.S[i] * b.S[i + 1];
+  for (int i = 0; i < kK; ++i) b.x[2 * kK - 1 + i] = l[i] - lbar;
+  b.x[kF - 1] = b.log_lr - in.lr_mean;
+
+  // BiasGRU: [r, u] = σ(W_g[x, h] + b + ext), c = tanh(W_c[x, r∘h] + b + ext), h' = u∘h + (1−u)∘c.
+  V z[2 * kH];
+  for (int j = 0; j < 2 * kH; ++j) z[j] = splat<V>(w.b_gates[j] + in.ext[j]);
+  for (int f = 0; f < kF; ++f) {
+    const V xf = b.x[f];
+    const T* row = w.w_gates + f * 2 * kH;
+    for (int j = 0; j < 2 * kH; ++j) z[j] += xf * row[j];
+  }
+  for (int k = 0; k < kH; ++k) {
+    const V hk = b.h[k];
+    const T* row = w.w_gates + (kF + k) * 2 * kH;
+    for (int j = 0; j < 2 * kH; ++j) z[j] += hk * row[j];
+  }
+  for (int j = 0; j < 2 * kH; ++j) b.sg[j] = vsigmoid(z[j]);
+  V zc[kH];
+  for (int k = 0; k < kH; ++k) zc[k] = splat<V>(w.b_cand[k] + in.ext[2 * kH + k]);
+  for (int f = 0; f < kF; ++f) {
+    const V xf = b.x[f];
+    const T* row = w.w_cand + f * kH;
+    for (int k = 0; k < kH; ++k) zc[k] += xf * row[k];
+  }
+  for (int mm = 0; mm < kH; ++mm) {
+    const V rh = b.sg[mm] * b.h[mm];
+    const T* row = w.w_cand + (kF + mm) * kH;
+    for (int k = 0; k < kH; ++k) zc[k] += rh * row[k];
+  }
+  for (int k = 0; k < kH; ++k) {
+    b.c[k] = vtanh(zc[k]);
+    const V u = b.sg[kH + k];
+    b.hn[k] = u * b.h[k] + (one - u) * b.c[k];
+  }
+
+  // Read-outs.
+  V D{}, a_scl = splat<V>(w.scl_b), a_inp = splat<V>(w.inp_b), a_lr = splat<V>(w.lr_b);
+  for (int k = 0; k < kH; ++k) {
+    D += b.hn[k] * w.update_w[k];
+    a_scl += b.hn[k] * w.scl_w[k];
+    a_inp += b.hn[k] * w.inp_w[k];
+    a_lr += b.hn[k] * w.lr_w[k];
+  }
+  for (int i = 0; i < kK; ++i) D += b.S[i] * w.shortcut_w[i];
+  b.D = D;
+  b.scl_new = vsigmoid(a_scl);
+  b.inp_new = vsigmoid(a_inp);
+  // Clipped with a straight-through gradient (the backward treats the clip as the identity).
+  V sl = b.log_lr + a_lr;
+  const V lo = splat<V>(static_cast<T>(-33)), hi = splat<V>(w.max_log_lr);
+  sl = sl < lo ? lo : sl;
+  sl = sl > hi ? hi : sl;
+  b.SL = sl;
+  b.log_lr_new = w.momentum * b.log_lr + (one - w.momentum) * sl;
+  b.E = vexp(sl);
+  b.U = b.E * D;
+}
+
+template <typename T>
+void forward(const Weights<T>& w, const Inputs<T>& in, const Outputs<T>& out, int64_t begin, int64_t end,
+             ForwardSums* sums) {
+  using V = typename Vec<T>::V;
+  constexpr int N = Vec<T>::N;
+  constexpr int kFlushBlocks = 16;  // float partial sums over at most 16 blocks, then double
+  V ah[kH] = {}, ax[kF] = {}, asq{};
+  double dh[kH] = {}, dx[kF] = {}, dsq = 0;
+  auto flush = [&] {
+    for (int l = 0; l < N; ++l) {
+      for (int k = 0; k < kH; ++k) dh[k] += ah[k][l];
+      for (int f = 0; f < kF; ++f) dx[f] += ax[f][l];
+      dsq += asq[l];
+    }
+    for (int k = 0; k < kH; ++k) ah[k] = V{};
+    for (int f = 0; f < kF; ++f) ax[f] = V{};
+    asq = V{};
+  };
+  int pending = 0;
+  Block<T> b;
+  for (int64_t i0 = begin; i0 < end; i0 += N) {
+    const int m = static_cast<int>(min_i64(N, end - i0));
+    forward_block(w, in, i0, m, b);
+    for (int k = 0; k < kH; ++k) store(out.h + k * out.n, i0, m, b.hn[k]);
+    store(out.scl, i0, m, b.scl_new);
+    store(out.inp, i0, m, b.inp_new);
+    store(out.log_lr, i0, m, b.log_lr_new);
+    store(out.u, i0, m, b.U);
+    for (int i = 0; i < kK; ++i) {
+      store(out.acc[i], i0, m, b.A[i]);
+      store(out.ms[i], i0, m, b.M[i]);
+    }
+    if (m == N) {
+      for (int k = 0; k < kH; ++k) ah[k] += b.hn[k];
+      for (int f = 0; f < kF; ++f) ax[f] += b.x[f];
+      asq += b.D * b.D;
+    } else {
+      const auto mask = lane_mask<T>(m);
+      for (int k = 0; k < kH; ++k) ah[k] += mask ? b.hn[k] : V{};
+      for (int f = 0; f < kF; ++f) ax[f] += mask ? b.x[f] : V{};
+      asq += mask ? b.D * b.D : V{};
+    }
+    if (++pending == kFlushBlocks) {
+      flush();
+      pending = 0;
+    }
+  }
+  flush();
+  for (int k = 0; k < kH; ++k) sums->h[k] = dh[k];
+  for (int f = 0; f < kF; ++f) sums->x[f] = dx[f];
+  sums->sumsq = dsq;
+}
+
+// ---- the backward ----------------------------------------------------------------------------
+
+template <typename V>
+inline double lane_sum(const V& v, int n) {
+  double s = 0;
+  for (int l = 0; l < n; ++l) s += v[l];
+  return s;
+}
+
+template <typename T>
+void backward(const Weights<T>& w, const Inputs<T>& in, const GradOutputs<T>& go, const GradInputs<T>& gi,
+              int64_t begin, int64_t end, BackwardSums* out) {
+  using V = typename Vec<T>::V;
+  constexpr int N = Vec<T>::N;
+  constexpr int kTile = 16;  // blocks whose weight-gradient products are batched (a small GEMM)
+  const T one = 1, two = 2, half = 0.5, tiny_ms = 1e-12;
+
+  // Tile buffers: the inputs of the two affine maps and the gradients of their outputs.
+  V xh[kIn][kTile], rh[kH][kTile], gz_t[2 * kH][kTile], gc_t[kH][kTile];
+  // Range accumulators (lanes summed at the end).
+  V acc_wg[kIn][2 * kH] = {}, acc_wc[kIn][kH] = {};
+  V acc_gates[2 * kH] = {}, acc_cand[kH] = {};
+  V acc_upd[kH] = {}, acc_sc[kK] = {}, acc_scl[kH] = {}, acc_inp[kH] = {}, acc_lr[kH] = {};
+  V acc_sclb{}, acc_inpb{}, acc_lrb{}, acc_mom{}, acc_lrmean{};
+
+  auto gemm = [&](int tb) {
+    for (int f = 0; f < kIn; ++f) {
+      V a[2 * kH] = {};
+      for (int t = 0; t < tb; ++t) {
+        const V xv = xh[f][t];
+        for (int j = 0; j < 2 * kH; ++j) a[j] += xv * gz_t[j][t];
+      }
+      for (int j = 0; j < 2 * kH; ++j) acc_wg[f][j] += a[j];
+    }
+    for (int f = 0; f < kIn; ++f) {
+      V a[kH] = {};
+      for (int t = 0; t < tb; ++t) {
+        const V xv = f < kF ? xh[f][t] : rh[f - kF][t];
+        for (int k = 0; k < kH; ++k) a[k] += xv * gc_t[k][t];
+      }
+      for (int k = 0; k < kH; ++k) acc_wc[f][k] += a[k];
+    }
+  };
+
+  Block<T> b;
+  int t = 0;
+  for (int64_t i0 = begin; i0 < end; i0 += N) {
+    const int m = static_cast<int>(min_i64(N, end - i0));
+    forward_block(w, in, i0, m, b);
+    const bool full = m == N;
+    const auto mask = lane_mask<T>(m);
+    // Gradients of the per-tensor sums reach every real coordinate, not the padding lanes.
+    auto bcast = [&](T v) { return full ? splat<V>(v) : (mask ? splat<V>(v) : V{}); };
+
+    const V gU = load<V>(go.u, i0, m);
+    const V gLnew = load<V>(go.log_lr, i0, m);
+    const V gscl_new = load<V>(go.scl, i0, m);
+    const V ginp_new = load<V>(go.inp, i0, m);
+
+    // u = e^{SL}·Δ and Σ Δ².
+    const V gD = gU * b.E + bcast(go.sumsq) * two * b.D;
+    V gSL = gU * b.U + gLnew * (one - w.momentum);
+    V gL = gLnew * w.momentum;
+    acc_mom += gLnew * (b.log_lr - b.SL);
+    // SL = clip(L + h'·w_lr + b_lr), straight through.
+    gL += gSL;
+    acc_lrb += gSL;
+    const V ga_scl = gscl_new * b.scl_new * (one - b.scl_new);
+    const V ga_inp = ginp_new * b.inp_new * (one - b.inp_new);
+    acc_sclb += ga_scl;
+    acc_inpb += ga_inp;
+    V ghn[kH];
+    for (int k = 0; k < kH; ++k) {
+      const V hk = b.hn[k];
+      acc_lr[k] += gSL * hk;
+      acc_scl[k] += ga_scl * hk;
+      acc_inp[k] += ga_inp * hk;
+      acc_upd[k] += gD * hk;
+      ghn[k] = load<V>(go.h + (go.h ? k * go.h_sk : 0), i0, m, go.h_si) + bcast(go.sum_h[k]) +
+               gSL * w.lr_w[k] + ga_scl * w.scl_w[k] + ga_inp * w.inp_w[k] + gD * w.update_w[k];
+    }
+    V gS[kK];
+    for (int i = 0; i < kK; ++i) {
+      acc_sc[i] += gD * b.S[i];
+      gS[i] = gD * w.shortcut_w[i];
+    }
+
+    // GRU.
+    V gh[kH], gz[2 * kH], gzc[kH];
+    for (int k = 0; k < kH; ++k) {
+      const V u = b.sg[kH + k];
+      const V gu = ghn[k] * (b.h[k] - b.c[k]);
+      gh[k] = ghn[k] * u;
+      gzc[k] = ghn[k] * (one - u) * (one - b.c[k] * b.c[k]);
+      gz[kH + k] = gu * u * (one - u);
+    }
+    for (int mm = 0; mm < kH; ++mm) {
+      const T* row = w.w_cand + (kF + mm) * kH;
+      V grh{};
+      for (int k = 0; k < kH; ++k) grh += gzc[k] * row[k];
+      const V r = b.sg[mm];
+      gh[mm] += grh * r;
+      gz[mm] = grh * b.h[mm] * r * (one - r);
+    }
+    V gx[kF];
+    for (int f = 0; f < kF; ++f) {
+      V s = bcast(go.sum_x[f]);
+      const T* rg = w.w_gates + f * 2 * kH;
+      for (int j = 0; j < 2 * kH; ++j) s += gz[j] * rg[j];
+      const T* rc = w.w_cand + f * kH;
+      for (int k = 0; k < kH; ++k) s += gzc[k] * rc[k];
+      gx[f] = s;
+    }
+    for (int k = 0; k < kH; ++k) {
+      const T* rg = w.w_gates + (kF + k) * 2 * kH;
+      V s{};
+      for (int j = 0; j < 2 * kH; ++j) s += gz[j] * rg[j];
+      gh[k] += s;
+    }
+    for (int j = 0; j < 2 * kH; ++j) acc_gates[j] += gz[j];
+    for (int k = 0; k < kH; ++k) acc_cand[k] += gzc[k];
+    for (int f = 0; f < kF; ++f) xh[f][t] = b.x[f];
+    for (int k = 0; k < kH; ++k) {
+      xh[kF + k][t] = b.h[k];
+      rh[k][t] = b.sg[k] * b.h[k];
+      gc_t[k][t] = gzc[k];
+    }
+    for (int j = 0; j < 2 * kH; ++j) gz_t[j][t] = gz[j];
+    if (++t == kTile) {
+      gemm(t);
+      t = 0;
+    }
+
+    // Features back to the accumulators, mean squares, decays and the gradient.
+    for (int i = 0; i < kK; ++i) gS[i] += gx[i];
+    for (int i = 0; i + 1 < kK; ++i) {
+      gS[i] += gx[kK + i] * b.S[i + 1];
+      gS[i + 1] += gx[kK + i] * b.S[i];
+    }
+    V gmean{};
+    for (int i = 0; i < kK; ++i) gmean += gx[2 * kK - 1 + i];
+    gmean = gmean / static_cast<T>(kK);
+    const V gR = gx[kF - 1];
+    gL += gR;
+    acc_lrmean -= gR;
+    V gg{}, gscl{}, gd[kK];
+    for (int i = 0; i < kK; ++i) {
+      const V gl = gx[2 * kK - 1 + i] - gmean;
+      const V gy = gS[i] / vsqrt(one + b.y[i] * b.y[i]);
+      V gq = gl / b.q[i] - half * gy * b.y[i] / b.q[i];
+      V gA = gy / vsqrt(b.q[i]) + load<V>(go.acc[i], i0, m);
+      const V gM = gq + load<V>(go.ms[i], i0, m);
+      gA += gM * (one - b.scl) * two * b.A[i];
+      gscl += gM * (b.ms[i] - b.A[i] * b.A[i] - tiny_ms);
+      store(gi.ms[i], i0, m, gM * b.scl);
+      gg += gA * (one - b.d[i]);
+      store(gi.acc[i], i0, m, gA * b.d[i]);
+      gd[i] = gA * (b.acc[i] - b.g);
+    }
+    for (int i = kK - 1; i >= 1; --i) gd[i - 1] += gd[i] * half / b.d[i];
+    store(gi.g, i0, m, gg);
+    store(gi.scl, i0, m, gscl);
+    store(gi.inp, i0, m, gd[0]);
+    store(gi.log_lr, i0, m, gL);
+    if (gi.h != nullptr)
+      for (int k = 0; k < kH; ++k) store(gi.h + k * gi.h_sk, i0, m, gh[k], gi.h_si);
+  }
+  if (t > 0) gemm(t);
+
+  for (int f = 0; f < kIn; ++f) {
+    for (int j = 0; j < 2 * kH; ++j) out->w_gates[f * 2 * kH + j] = lane_sum(acc_wg[f][j], N);
+    for (int k = 0; k < kH; ++k) out->w_cand[f * kH + k] = lane_sum(acc_wc[f][k], N);
+  }
+  for (int j = 0; j < 2 * kH; ++j) out->gates[j] = lane_sum(acc_gates[j], N);
+  for (int k = 0; k < kH; ++k) {
+    out->cand[k] = lane_sum(acc_cand[k], N);
+    out->update_w[k] = lane_sum(acc_upd[k], N);
+    out->scl_w[k] = lane_sum(acc_scl[k], N);
+    out->inp_w[k] = lane_sum(acc_inp[k], N);
+    out->lr_w[k] = lane_sum(acc_lr[k], N);
+  }
+  for (int i = 0; i < kK; ++i) out->shortcut_w[i] = lane_sum(acc_sc[i], N);
+  out->scl_b = lane_sum(acc_sclb, N);
+  out->inp_b = lane_sum(acc_inpb, N);
+  out->lr_b = lane_sum(acc_lrb, N);
+  out->momentum = lane_sum(acc_mom, N);
+  out->lr_mean = lane_sum(acc_lrmean, N);
+}
+
+}  // namespace
+
+Kernels kernels() {
+  Kernels k;
+  k.forward_f = &forward<float>;
+  k.forward_d = &forward<double>;
+  k.backward_f = &backward<float>;
+  k.backward_d = &backward<double>;
+  k.isa = L2O_ISA_NAME;
+  return k;
+}
+
+}  // namespace L2O_ISA
+}  // namespace fused
+}  // namespace learned
+}  // namespace l2o
