@@ -10,6 +10,9 @@
 #include "hrnn_fused_kernel.h"
 
 #include <cmath>
+#if defined(__AVX__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <cstring>
 #include <limits>
 
@@ -47,6 +50,10 @@ struct Vec<double> {
 // the linker keeps for every other translation unit.
 inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// Full unrolling of the small matrix-vector loops keeps their accumulators (up to 20 vectors) in
+// registers; without it GCC keeps them in memory and the step runs at half speed.
+#define L2O_UNROLL _Pragma("GCC unroll 32")
+
 template <typename V, typename T>
 inline V splat(T s) {
   return V{} + s;
@@ -61,12 +68,31 @@ inline VF vsqrt(VF x) {
   return r;
 }
 
-inline VF vexp(VF x) {
-  // Cephes expf. |x| beyond the limits: 0 below (the true value is subnormal, flushed anyway),
-  // +Inf above 88 (the true value lies within 2.3 of FLT_MAX there).
+// 1/d for d ≥ 1 (the denominators of σ and tanh): the hardware estimate and one Newton step
+// (≤ 2 ulp), several times cheaper than a vector division. d is capped at 1e30 so that the step stays
+// finite (the result, ≤ 1e-30, stands for the 0 or denormal of the exact quotient); NaN passes.
+inline VF vrcp_ge1(VF d) {
+#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
+  const VF cap = splat<VF>(1e30f);
+  d = d > cap ? cap : d;
+  const VF r = (VF)_mm512_maskz_rcp14_ps(static_cast<__mmask16>(0xFFFF), (__m512)d);  // maskz: no "undefined" source
+  return r * (2.0f - d * r);
+#elif defined(__AVX__) && L2O_VEC_BYTES == 32
+  const VF cap = splat<VF>(1e30f);
+  d = d > cap ? cap : d;
+  const VF r = (VF)_mm256_rcp_ps((__m256)d);
+  return r * (2.0f - d * r);
+#else
+  return 1.0f / d;
+#endif
+}
+
+// e^x for x clamped to [−87.3, 88] (no Inf, no 0 out of range), NaN passing through: the σ and tanh
+// callers need no more.
+inline VF vexp_clamped(VF x) {
   const VF hi = splat<VF>(88.0f), lo = splat<VF>(-87.3365447504f);
   VF xc = x > hi ? hi : x;
-  xc = xc < lo ? lo : xc;
+  xc = xc < lo ? lo : xc;  // NaN stays NaN through both
   const VF magic = splat<VF>(12582912.0f);  // 1.5·2^23: adding it rounds to an integer
   const VF n = (xc * 1.44269504088896341f + magic) - magic;
   VF r = xc - n * 0.693359375f;
@@ -80,11 +106,16 @@ inline VF vexp(VF x) {
   y = y * r + 5.0000001201e-1f;
   y = y * z + r + 1.0f;
   const VFI ni = __builtin_convertvector(n, VFI);
-  const VF pow2 = (VF)((ni + 127) << 23);
-  VF res = y * pow2;
-  res = x > hi ? splat<VF>(std::numeric_limits<float>::infinity()) : res;
-  res = x < lo ? VF{} : res;
+  const VF res = y * (VF)((ni + 127) << 23);
   return x != x ? x : res;
+}
+
+inline VF vexp(VF x) {
+  // Cephes expf. Beyond the limits: 0 below (the true value is subnormal, flushed anyway), +Inf above
+  // 88 (the true value lies within a factor 2.1 of FLT_MAX there).
+  const VF res = vexp_clamped(x);
+  const VF r = x > 88.0f ? splat<VF>(std::numeric_limits<float>::infinity()) : res;
+  return x < -87.3365447504f ? VF{} : r;
 }
 
 inline VF vlog(VF x) {
@@ -117,7 +148,7 @@ inline VF vlog(VF x) {
   return x != x ? x : res;
 }
 
-inline VF vsigmoid(VF x) { return 1.0f / (1.0f + vexp(-x)); }
+inline VF vsigmoid(VF x) { return vrcp_ge1(1.0f + vexp_clamped(-x)); }
 
 inline VF vtanh(VF x) {
   // Cephes tanhf: an odd polynomial below 0.625, 1 − 2/(e^{2|x|} + 1) above.
@@ -129,7 +160,7 @@ inline VF vtanh(VF x) {
   p = p * z + 1.33314422036e-1f;
   p = p * z - 3.33332819422e-1f;
   const VF small = p * z * x + x;
-  VF big = 1.0f - 2.0f / (vexp(a + a) + 1.0f);
+  VF big = 1.0f - 2.0f * vrcp_ge1(vexp_clamped(a + a) + 1.0f);
   big = x < 0.0f ? -big : big;
   return a < 0.625f ? small : big;
 }
@@ -223,7 +254,7 @@ struct Block {
 };
 
 template <typename T>
-inline void forward_block(const Weights<T>& w, const Inputs<T>& in, int64_t i0, int m, Block<T>& b) {
+__attribute__((always_inline)) inline void forward_block(const Weights<T>& w, const Inputs<T>& in, int64_t i0, int m, Block<T>& b) {
   using V = typename Vec<T>::V;
   b.g = load<V>(in.g, i0, m);
   b.scl = load<V>(in.scl, i0, m);
@@ -259,28 +290,34 @@ inline void forward_block(const Weights<T>& w, const Inputs<T>& in, int64_t i0, 
 
   // BiasGRU: [r, u] = σ(W_g[x, h] + b + ext), c = tanh(W_c[x, r∘h] + b + ext), h' = u∘h + (1−u)∘c.
   V z[2 * kH];
+  L2O_UNROLL
   for (int j = 0; j < 2 * kH; ++j) z[j] = splat<V>(w.b_gates[j] + in.ext[j]);
   for (int f = 0; f < kF; ++f) {
     const V xf = b.x[f];
     const T* row = w.w_gates + f * 2 * kH;
+    L2O_UNROLL
     for (int j = 0; j < 2 * kH; ++j) z[j] += xf * row[j];
   }
   for (int k = 0; k < kH; ++k) {
     const V hk = b.h[k];
     const T* row = w.w_gates + (kF + k) * 2 * kH;
+    L2O_UNROLL
     for (int j = 0; j < 2 * kH; ++j) z[j] += hk * row[j];
   }
   for (int j = 0; j < 2 * kH; ++j) b.sg[j] = vsigmoid(z[j]);
   V zc[kH];
+  L2O_UNROLL
   for (int k = 0; k < kH; ++k) zc[k] = splat<V>(w.b_cand[k] + in.ext[2 * kH + k]);
   for (int f = 0; f < kF; ++f) {
     const V xf = b.x[f];
     const T* row = w.w_cand + f * kH;
+    L2O_UNROLL
     for (int k = 0; k < kH; ++k) zc[k] += xf * row[k];
   }
   for (int mm = 0; mm < kH; ++mm) {
     const V rh = b.sg[mm] * b.h[mm];
     const T* row = w.w_cand + (kF + mm) * kH;
+    L2O_UNROLL
     for (int k = 0; k < kH; ++k) zc[k] += rh * row[k];
   }
   for (int k = 0; k < kH; ++k) {
@@ -395,16 +432,20 @@ void backward(const Weights<T>& w, const Inputs<T>& in, const GradOutputs<T>& go
       V a[2 * kH] = {};
       for (int t = 0; t < tb; ++t) {
         const V xv = xh[f][t];
+        L2O_UNROLL
         for (int j = 0; j < 2 * kH; ++j) a[j] += xv * gz_t[j][t];
       }
+      L2O_UNROLL
       for (int j = 0; j < 2 * kH; ++j) acc_wg[f][j] += a[j];
     }
     for (int f = 0; f < kIn; ++f) {
       V a[kH] = {};
       for (int t = 0; t < tb; ++t) {
         const V xv = f < kF ? xh[f][t] : rh[f - kF][t];
+        L2O_UNROLL
         for (int k = 0; k < kH; ++k) a[k] += xv * gc_t[k][t];
       }
+      L2O_UNROLL
       for (int k = 0; k < kH; ++k) acc_wc[f][k] += a[k];
     }
   };
@@ -464,6 +505,7 @@ void backward(const Weights<T>& w, const Inputs<T>& in, const GradOutputs<T>& go
     for (int mm = 0; mm < kH; ++mm) {
       const T* row = w.w_cand + (kF + mm) * kH;
       V grh{};
+      L2O_UNROLL
       for (int k = 0; k < kH; ++k) grh += gzc[k] * row[k];
       const V r = b.sg[mm];
       gh[mm] += grh * r;
@@ -473,14 +515,17 @@ void backward(const Weights<T>& w, const Inputs<T>& in, const GradOutputs<T>& go
     for (int f = 0; f < kF; ++f) {
       V s = bcast(go.sum_x[f]);
       const T* rg = w.w_gates + f * 2 * kH;
+      L2O_UNROLL
       for (int j = 0; j < 2 * kH; ++j) s += gz[j] * rg[j];
       const T* rc = w.w_cand + f * kH;
+      L2O_UNROLL
       for (int k = 0; k < kH; ++k) s += gzc[k] * rc[k];
       gx[f] = s;
     }
     for (int k = 0; k < kH; ++k) {
       const T* rg = w.w_gates + (kF + k) * 2 * kH;
       V s{};
+      L2O_UNROLL
       for (int j = 0; j < 2 * kH; ++j) s += gz[j] * rg[j];
       gh[k] += s;
     }
