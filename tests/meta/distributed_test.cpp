@@ -235,3 +235,58 @@ TEST(Distributed, TwoRanksOfOneTaskEqualOneProcessOfTwoTasks) {
   one.run(true);
   EXPECT_NE(meta::checksum(one.rule()->module()->parameters()), expected.back());
 }
+
+// Every option of meta-training works distributed: sampled horizons (tasks of one meta-step then
+// end after different numbers of unrolls), imitation, the flatness regulariser, the curriculum
+// (rank 0's validation drives every rank's promotion) and a time budget.
+TEST(Distributed, EveryTrainingOptionWorksDistributedWithTheSameResult) {
+  const auto options = meta::TrainOptions()
+                           .optimizer("lstm:output_scale=0.1,hidden_size=6")
+                           .problem("dm_quadratic:batch=8,dim=4")
+                           .unroll_length(3)
+                           .num_steps(12)
+                           .fix_unroll(false)
+                           .num_unroll_scale(2)
+                           .num_partial_unroll_itr_scale(2)
+                           .min_num_itr_partial_unroll(2)
+                           .if_mt(true)
+                           .mt_ratio(0.5)
+                           .reg_optimizer(true)
+                           .reg_option("hessian")
+                           .hessian_itrs(2)
+                           .regularize_time("posterior")
+                           .meta_lr(0.01)
+                           .evaluation_period(1)
+                           .evaluation_epochs(1)
+                           .meta_iterations(6)
+                           .max_seconds(3600)
+                           .seed(2);
+  for (const bool curriculum : {false, true}) {
+    const auto o = meta::TrainOptions(options).if_cl(curriculum).cl_horizons("6,9,12").min_num_eval(1);
+    meta::Trainer single(meta::TrainOptions(o).tasks_per_worker(2));
+    std::vector<uint64_t> expected;
+    int64_t imitation = 0;
+    while (!single.finished()) {
+      const meta::IterationRecord r = single.step();
+      expected.push_back(r.phi_checksum);
+      imitation += r.imitation;
+    }
+    std::vector<std::vector<uint64_t>> seen(2);
+    std::vector<meta::TrainerCounters> counters(2);
+    on_ranks(2, [&](int rank, meta::Communicator& comm) {
+      meta::Trainer trainer(o, std::shared_ptr<meta::Communicator>(&comm, [](meta::Communicator*) {}));
+      while (!trainer.finished()) seen[rank].push_back(trainer.step().phi_checksum);
+      counters[rank] = trainer.counters();
+    });
+    EXPECT_EQ(seen[0], expected) << "curriculum " << curriculum;
+    EXPECT_EQ(seen[1], expected) << "curriculum " << curriculum;
+    EXPECT_EQ(counters[0].stage, single.counters().stage);
+    EXPECT_EQ(counters[1].stage, single.counters().stage);
+    EXPECT_EQ(counters[1].best_validation, single.counters().best_validation);
+    EXPECT_EQ(counters[1].elapsed_seconds, counters[0].elapsed_seconds);
+    if (curriculum) {
+      EXPECT_GT(single.counters().stage, 0) << "the curriculum never advanced: the test shows nothing";
+    }
+    EXPECT_GT(imitation, 0) << "no imitation task was drawn: the test shows nothing";
+  }
+}
