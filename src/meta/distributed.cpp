@@ -1,6 +1,7 @@
 #include <l2o/meta/distributed.h>
 
 #include <c10/util/Exception.h>
+#include <c10/util/Logging.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -94,6 +95,9 @@ struct Communicator::Impl {
 
 Communicator::Communicator(const DistOptions& options) : options_(options), impl_(std::make_unique<Impl>()) {
   options_.validate();
+  // A failure is reported as one line by the caller; c10d would log it again, line by line, on
+  // stderr (connection retries, timeouts). TORCH_CPP_LOG_LEVEL, when set, keeps c10d's logs.
+  if (!env("TORCH_CPP_LOG_LEVEL")) FLAGS_caffe2_log_level = 3;
   const std::string where = detail::cat(options_.master_addr, ":", options_.master_port);
   c10::intrusive_ptr<c10d::Store> tcp;
   try {

@@ -146,6 +146,7 @@ Trainer::Trainer(TrainOptions options, std::shared_ptr<Communicator> comm)
   L2O_CHECK(rule_->module() != nullptr, "optimizer '", rule_->name(),
             "' has no learned parameters to meta-train (pick a learned one, e.g. lstm)");
   reduction_ = std::make_unique<MetaGradientReduction>(rule_->module()->parameters(), std::move(comm));
+  counters_.world_size = reduction_->world_size();
   // Only rank 0 writes: the other ranks' machines need not see the output folder.
   if (root() && !options_.output_dir().empty()) io::ensure_writable_dir(options_.output_dir());
   // Every rank seeds φ alike; rank 0's copy is made everyone's all the same, so that a rank built
