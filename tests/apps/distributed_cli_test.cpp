@@ -269,3 +269,22 @@ TEST(DistributedCli, ABadEnvironmentIsOneLineAndANonZeroExit) {
     EXPECT_FALSE(fs::exists(work() + "/bad/latest.pt")) << c.env;
   }
 }
+
+// `--resume` on two ranks (same world size) continues the run bit for bit; only rank 0 needs the file.
+TEST(DistributedCli, ResumeOnTheSameWorldSizeIsBitForBit) {
+  const std::string whole = work() + "/whole", split = work() + "/split";
+  ASSERT_EQ(sh(bin() + " " + train_args(whole, 5) + " --tasks_per_worker 2", "whole").code, 0);
+  auto two_ranks = [&](const std::string& rank0, const std::string& rank1, const std::string& tag) {
+    const int port = free_port();
+    return sh(env(0, 2, port) + bin() + " " + rank0 + " & " + env(1, 2, port) + bin() + " " + rank1 +
+                  " 2>/dev/null; r1=$?; wait $!; r0=$?; exit $((r0 + r1))",
+              tag, 120);
+  };
+  Result first = two_ranks(train_args(split, 3), train_args(split, 3), "first");
+  ASSERT_EQ(first.code, 0) << first.err;
+  Result second = two_ranks("train --quiet --plot false --resume " + split + "/latest.pt --meta_iterations 5",
+                            "train --quiet --plot false --resume /nonexistent/latest.pt --meta_iterations 5", "second");
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_EQ(checksums(slurp(split + "/train_log.csv")), checksums(slurp(whole + "/train_log.csv")));
+  EXPECT_EQ(second.err.find("continuation"), std::string::npos) << second.err;
+}
