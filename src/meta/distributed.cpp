@@ -166,8 +166,12 @@ void Communicator::wait(const std::string& what, const std::function<void()>& ru
   try {
     run();
   } catch (const std::exception& e) {
-    throw CollectiveError(detail::cat(what, " failed on rank ", options_.rank, " of ", options_.world_size, ": ",
-                                      message_of(e)));
+    // Gloo names the peer's address when a connection breaks, not its rank; of two ranks the peer is
+    // the other one.
+    const std::string peer =
+        options_.world_size == 2 ? detail::cat(" (peer: rank ", 1 - options_.rank, ")") : std::string();
+    throw CollectiveError(detail::cat(what, " failed on rank ", options_.rank, " of ", options_.world_size, peer,
+                                      ": ", message_of(e)));
   }
   ++collectives_;
   collective_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -206,7 +206,7 @@ TEST(DistributedCli, AKilledOrHungPeerEndsTheOtherRankWithOneLineAndCode3) {
     const bool named = r0.err.rfind("l2o: all-reduce of the meta-gradient (iteration ", 0) == 0 ||
                        r0.err.rfind("l2o: broadcast of the end of meta-iteration ", 0) == 0;
     EXPECT_TRUE(named) << r0.err;
-    EXPECT_NE(r0.err.find(" failed on rank 0 of 2: "), std::string::npos) << r0.err;
+    EXPECT_NE(r0.err.find(" failed on rank 0 of 2 (peer: rank 1): "), std::string::npos) << r0.err;
     EXPECT_LT(after, 4 + 10) << r0.err;
     if (sig == SIGSTOP) {
       EXPECT_NE(r0.err.find("Timed out"), std::string::npos) << r0.err;
