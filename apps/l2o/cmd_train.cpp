@@ -123,6 +123,20 @@ void add_train(CLI::App& app) {
 
   cmd->callback([args, raw, cmd] {
     apply_threads(args->threads);
+    if (!args->resume.empty()) {
+      // A resumed run keeps the options it was started with: a flag that would change them is an
+      // error, not silently ignored. Only its length, budget and folder may change.
+      static const std::set<std::string> kResumable = {"--resume",     "--meta_iterations", "--max_seconds",
+                                                       "--output_dir", "--optimizer",       "--quiet",
+                                                       "--plot",       "--threads",         "--config",
+                                                       "--dist_timeout"};
+      for (const CLI::Option* opt : cmd->get_options()) {
+        const std::string name = opt->get_name();
+        L2O_CHECK(opt->count() == 0 || kResumable.count(name) > 0, name,
+                  " cannot change a resumed run (its options come from the checkpoint; only --meta_iterations, "
+                  "--max_seconds and --output_dir can); start a new run to change it");
+      }
+    }
     // Under torchrun (WORLD_SIZE set) this process is one rank of the run; the rendezvous happens
     // here, before any work, so a bad environment fails at once.
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(args->dist_timeout * 1000));
@@ -161,18 +175,6 @@ void add_train(CLI::App& app) {
         const std::string held = io::read_checkpoint_info(shared).rule_spec;
         const std::string asked = learned::make_rule(raw->optimizer)->spec().str();
         L2O_CHECK(held == asked, "checkpoint '", args->resume, "' holds optimizer '", held, "', not '", asked, "'");
-      }
-      // A resumed run keeps the options it was started with: a flag that would change them is an
-      // error, not silently ignored. Only its length, budget and folder may change.
-      static const std::set<std::string> kResumable = {"--resume",     "--meta_iterations", "--max_seconds",
-                                                       "--output_dir", "--optimizer",       "--quiet",
-                                                       "--plot",       "--threads",         "--config",
-                                                       "--dist_timeout"};
-      for (const CLI::Option* opt : cmd->get_options()) {
-        const std::string name = opt->get_name();
-        L2O_CHECK(opt->count() == 0 || kResumable.count(name) > 0, name,
-                  " cannot change a resumed run (its options come from the checkpoint; only --meta_iterations, "
-                  "--max_seconds and --output_dir can); start a new run to change it");
       }
       trainer = meta::Trainer::resume(shared, cmd->count("--meta_iterations") ? raw->meta_iterations : 0,
                                       moved ? raw->output_dir : "",
