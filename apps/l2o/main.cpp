@@ -1,10 +1,12 @@
 // l2o: meta-train, evaluate and compare learned optimizers. One file per subcommand; the logic lives
-// in the library. Exit codes: 0 success, 1 runtime error, 2 bad command line or config.
+// in the library. Exit codes: 0 success, 1 runtime error, 2 bad command line or config, 3 a failed or
+// timed-out collective of distributed meta-training (a peer died, hung or never joined).
 #include "common.h"
 
 #include <l2o/core/runtime.h>
 #include <l2o/core/error.h>
 #include <l2o/core/version.h>
+#include <l2o/meta/distributed.h>
 
 #include <c10/util/Exception.h>
 
@@ -37,6 +39,9 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     std::fprintf(stderr, "l2o: %s\n", first_line(e.what()).c_str());
     return 2;
+  } catch (const l2o::meta::CollectiveError& e) {
+    std::fprintf(stderr, "l2o: %s\n", first_line(e.what()).c_str());
+    return 3;
   } catch (const l2o::Error& e) {
     std::fprintf(stderr, "l2o: %s\n", first_line(e.what()).c_str());
     return 1;

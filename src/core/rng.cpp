@@ -21,4 +21,9 @@ at::Generator make_generator(uint64_t seed, Stream stream, uint64_t counter) {
   return at::detail::createCPUGenerator(mix_seed(seed, stream, counter));
 }
 
+at::Generator task_generator(uint64_t seed, uint64_t iteration, uint64_t task) {
+  if (task == 0) return make_generator(seed, Stream::kTrain, iteration);
+  return make_generator(mix_seed(seed, Stream::kTrain, iteration), Stream::kTask, task);
+}
+
 }  // namespace l2o

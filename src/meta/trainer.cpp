@@ -53,6 +53,7 @@ void TrainOptions::validate() const {
   L2O_CHECK(min_num_eval() >= 1, "min_num_eval=", min_num_eval(), " must be >= 1");
   L2O_CHECK(mt_ratio() >= 0 && mt_ratio() <= 1, "mt_ratio=", mt_ratio(), " must lie in [0, 1]");
   L2O_CHECK(mt_k() >= 1, "mt_k=", mt_k(), " must be >= 1");
+  L2O_CHECK(tasks_per_worker() >= 1, "tasks_per_worker=", tasks_per_worker(), " must be >= 1");
 }
 
 std::vector<int64_t> parse_horizons(const std::string& text) {
@@ -97,7 +98,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"hessian_top_n", hessian_top_n()},     {"if_cl", if_cl()},
           {"cl_horizons", cl_horizons()},         {"min_num_eval", min_num_eval()},
           {"if_mt", if_mt()},                     {"mt_ratio", mt_ratio()},
-          {"mt_k", mt_k()},                       {"mt_teacher", mt_teacher()}};
+          {"mt_k", mt_k()},                       {"mt_teacher", mt_teacher()},
+          {"tasks_per_worker", tasks_per_worker()}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
@@ -126,13 +128,14 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
     o.min_num_eval(j.value("min_num_eval", d.min_num_eval())).if_mt(j.value("if_mt", false));
     o.mt_ratio(j.value("mt_ratio", d.mt_ratio())).mt_k(j.value("mt_k", d.mt_k()));
     o.mt_teacher(j.value("mt_teacher", d.mt_teacher()));
+    o.tasks_per_worker(j.value("tasks_per_worker", d.tasks_per_worker()));
   } catch (const nlohmann::json::exception& e) {
     L2O_FAIL("bad training options record: ", e.what());
   }
   return o;
 }
 
-Trainer::Trainer(TrainOptions options)
+Trainer::Trainer(TrainOptions options, std::shared_ptr<Communicator> comm)
     : options_(std::move(options)), problems_(problems::ProblemSet::parse(options_.problem())) {
   options_.validate();
   {
@@ -142,7 +145,13 @@ Trainer::Trainer(TrainOptions options)
   }
   L2O_CHECK(rule_->module() != nullptr, "optimizer '", rule_->name(),
             "' has no learned parameters to meta-train (pick a learned one, e.g. lstm)");
-  if (!options_.output_dir().empty()) io::ensure_writable_dir(options_.output_dir());
+  reduction_ = std::make_unique<MetaGradientReduction>(rule_->module()->parameters(), std::move(comm));
+  counters_.world_size = reduction_->world_size();
+  // Only rank 0 writes: the other ranks' machines need not see the output folder.
+  if (root() && !options_.output_dir().empty()) io::ensure_writable_dir(options_.output_dir());
+  // Every rank seeds φ alike; rank 0's copy is made everyone's all the same, so that a rank built
+  // differently (another LibTorch, another thread count) cannot silently train another φ.
+  reduction_->broadcast_parameters();
   build_meta_optimizer();
   horizons_ = parse_horizons(options_.cl_horizons());
   if (options_.if_mt()) {
@@ -166,7 +175,8 @@ void Trainer::build_meta_optimizer() {
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const std::string& checkpoint, int64_t meta_iterations,
-                                         const std::string& output_dir, double max_seconds) {
+                                         const std::string& output_dir, double max_seconds,
+                                         std::shared_ptr<Communicator> comm) {
   const io::CheckpointInfo info = io::read_checkpoint_info(checkpoint);
   nlohmann::json record;
   try {
@@ -180,7 +190,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& checkpoint, int64_t 
   if (meta_iterations > 0) options.meta_iterations(meta_iterations);
   if (!output_dir.empty()) options.output_dir(output_dir);
   if (max_seconds >= 0) options.max_seconds(max_seconds);
-  auto trainer = std::make_unique<Trainer>(options);
+  auto trainer = std::make_unique<Trainer>(options, std::move(comm));
   io::load_into(checkpoint, *trainer->rule_, trainer->meta_optimizer_.get());
   const auto& c = record["counters"];
   trainer->counters_.iteration = c.at("iteration");
@@ -194,11 +204,19 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& checkpoint, int64_t 
   trainer->counters_.stage_evaluations = c.value("stage_evaluations", int64_t{0});
   trainer->counters_.stage_improved = c.value("stage_improved", false);
   trainer->counters_.stopped = c.value("stopped", std::string());
+  trainer->counters_.world_size = c.value("world_size", int64_t{1});
+  const int64_t world = trainer->reduction_->world_size();
+  if (trainer->root() && trainer->counters_.world_size != world && !trainer->finished()) {
+    std::fprintf(stderr, "resuming a run of %lld process(es) on %lld: a continuation (its later draws differ from the uninterrupted run's)\n",
+                 static_cast<long long>(trainer->counters_.world_size), static_cast<long long>(world));
+  }
+  trainer->counters_.world_size = world;
   // A run moved to a new folder takes its best checkpoint along, so best.pt always matches the
   // best_validation counter it carries.
   const auto best = std::filesystem::path(checkpoint).parent_path() / "best.pt";
   const auto moved_best = std::filesystem::path(trainer->options_.output_dir()) / "best.pt";
-  if (!trainer->options_.output_dir().empty() && std::filesystem::exists(best) && !std::filesystem::exists(moved_best)) {
+  if (trainer->root() && !trainer->options_.output_dir().empty() && std::filesystem::exists(best) &&
+      !std::filesystem::exists(moved_best)) {
     io::write_atomic(moved_best.string(), [&](const std::string& tmp) { std::filesystem::copy_file(best, tmp); });
   }
   // The curriculum's stage best is the run's best.pt (an improvement in a stage is a new overall best).
@@ -219,7 +237,8 @@ std::string Trainer::record_json() const {
                       {"stage", counters_.stage},
                       {"stage_evaluations", counters_.stage_evaluations},
                       {"stage_improved", counters_.stage_improved},
-                      {"stopped", counters_.stopped}};
+                      {"stopped", counters_.stopped},
+                      {"world_size", counters_.world_size}};
   c["best_validation"] = std::isfinite(counters_.best_validation) ? nlohmann::json(counters_.best_validation)
                                                                    : nlohmann::json(nullptr);
   return nlohmann::json{{"options", options_.to_json()}, {"counters", c}}.dump();
@@ -257,94 +276,170 @@ Horizon draw_horizon(const TrainOptions& o, at::Generator& gen) {
   return h;
 }
 
+namespace {
+/// One trajectory of a meta-iteration, between its unrolls.
+struct Task {
+  explicit Task(at::Generator g) : gen(std::move(g)) {}
+  at::Generator gen;
+  problems::ProblemPtr problem;
+  Trajectory traj;
+  Horizon horizon;
+  int64_t total_steps = 0;
+  UnrollOptions uo;
+  bool imitation = false;
+  bool done = false;
+  int64_t index = 0;
+  double last_loss = 0;
+};
+}  // namespace
+
+void Trainer::train_tasks(IterationRecord& rec) {
+  const int64_t per_worker = options_.tasks_per_worker();
+  const RegularizeTime reg_time = parse_regularize_time(options_.regularize_time());
+  std::vector<Task> tasks;
+  for (int64_t t = 0; t < per_worker; ++t) {
+    // Counter-based seeding: task j of iteration i draws the same problem and minibatches however
+    // it is reached, on whichever rank runs it (rank r runs tasks r·T .. r·T + T − 1).
+    const int64_t global = reduction_->rank() * per_worker + t;
+    Task task(task_generator(static_cast<uint64_t>(options_.seed()), static_cast<uint64_t>(counters_.iteration),
+                             static_cast<uint64_t>(global)));
+    at::Generator& gen = task.gen;
+    task.problem = problems_.sample(gen);
+    task.traj.params = task.problem->init_params(gen);
+    task.traj.state = rule_->init(task.traj.params, gen);
+    task.horizon = draw_horizon(options_, gen);
+    task.total_steps = options_.fix_unroll() ? options_.num_steps() : task.horizon.unrolls * task.horizon.unroll_length;
+    if (options_.if_cl()) {
+      task.total_steps = horizons_[static_cast<size_t>(std::min<int64_t>(counters_.stage, horizons_.size() - 1))];
+      task.horizon.unroll_length = options_.unroll_length();
+      task.horizon.unrolls = (task.total_steps + task.horizon.unroll_length - 1) / task.horizon.unroll_length;
+    }
+    // The draw happens only in imitation runs, so plain runs keep their random streams.
+    if (options_.if_mt()) {
+      task.imitation = torch::rand({1}, gen, torch::kDouble).item<double>() < options_.mt_ratio();
+      if (task.imitation) task.traj.teacher_state = teacher_->init(task.traj.params, gen);
+    }
+    UnrollOptions& uo = task.uo;
+    uo.objective = parse_objective(options_.objective());
+    uo.second_derivatives = options_.second_derivatives();
+    uo.blowup_factor = options_.blowup_factor();
+    uo.regularizer = RegularizerOptions()
+                         .type(parse_regularizer(options_.reg_option()))
+                         .hessian_itrs(options_.hessian_itrs())
+                         .top_n(options_.hessian_top_n());
+    uo.teacher = task.imitation ? teacher_.get() : nullptr;
+    uo.teacher_steps = options_.mt_k();
+    {
+      torch::NoGradGuard no_grad;
+      uo.f0 = task.problem->loss(task.traj.params, task.problem->objective_batch()).item<double>();
+    }
+    tasks.push_back(std::move(task));
+  }
+  rec.num_steps = tasks.front().total_steps;
+
+  // One meta-step per unroll, on the mean meta-gradient of every task (of every rank) that gave
+  // one. Tasks may end after different numbers of unrolls (sampled horizons, divergence); the
+  // iteration ends when none has an unroll left anywhere.
+  const auto params = rule_->module()->parameters();
+  double loss_sum = 0;
+  double contributions = 0;
+  for (int64_t unroll_index = 0;; ++unroll_index) {
+    reduction_->begin();
+    UnrollMetrics& local = reduction_->local();
+    for (Task& task : tasks) {
+      if (task.done) continue;
+      UnrollOptions& uo = task.uo;
+      uo.length = std::min(task.horizon.unroll_length, task.total_steps - task.traj.step);
+      const bool regularize = regularize_unroll(reg_time, task.index, task.horizon.unrolls);
+      ++task.index;
+      uo.alpha = regularize && options_.reg_optimizer() ? options_.alpha() : 0;
+      uo.beta = regularize && options_.reg_optimizee() ? options_.beta() : 0;
+      UnrollResult r = unroll(*rule_, *task.problem, task.traj, uo, task.gen);
+      local.regularizer += r.regularizer;
+      local.hvps += static_cast<double>(r.hvps);
+      const double meta_loss = r.meta_loss.defined() ? r.meta_loss.item<double>() : std::nan("");
+      if (std::isfinite(meta_loss)) {
+        meta_optimizer_->zero_grad();
+        r.meta_loss.backward();
+        local.nonfinite_entries += static_cast<double>(sanitize_gradients(params, options_.clip_value()));
+        reduction_->add_gradient();
+        local.loss_sum += meta_loss;
+        local.contributions += 1;
+      }
+      if (!r.losses.empty()) task.last_loss = r.losses.back();
+      const int64_t steps = r.end.step;
+      if (r.diverged) {
+        task.done = true;
+        local.diverged += 1;
+      } else {
+        task.traj = std::move(r.end);
+        task.done = task.traj.step >= task.total_steps;
+      }
+      if (task.done) {
+        local.finished += 1;
+        local.final_loss_sum += task.last_loss;
+        local.steps += static_cast<double>(steps);
+        local.imitation += task.imitation ? 1 : 0;
+      } else {
+        local.active_next += 1;
+      }
+    }
+    const UnrollMetrics global = reduction_->reduce(
+        "iteration " + std::to_string(counters_.iteration) + ", unroll " + std::to_string(unroll_index));
+    if (global.contributions > 0) {
+      if (options_.clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.clip_norm());
+      meta_optimizer_->step();
+    }
+    loss_sum += global.loss_sum;
+    contributions += global.contributions;
+    rec.nonfinite_entries += static_cast<int64_t>(global.nonfinite_entries);
+    rec.regularizer += global.regularizer;
+    rec.hvps += static_cast<int64_t>(global.hvps);
+    rec.final_loss += global.final_loss_sum;
+    rec.steps += static_cast<int64_t>(global.steps);
+    rec.imitation += static_cast<int64_t>(global.imitation);
+    if (global.diverged > 0) {
+      rec.diverged = true;
+      counters_.diverged_unrolls += static_cast<int64_t>(global.diverged);
+    }
+    if (global.active_next <= 0) break;
+  }
+  const double total_tasks = static_cast<double>(per_worker * reduction_->world_size());
+  rec.final_loss /= total_tasks;
+  rec.unrolls = static_cast<int64_t>(contributions);
+  rec.meta_loss = contributions > 0 ? loss_sum / contributions : std::nan("");
+}
+
 IterationRecord Trainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
   IterationRecord rec;
   rec.iteration = counters_.iteration;
-  // Counter-based seeding: iteration i draws the same problem and minibatches however it is reached.
-  auto gen = make_generator(static_cast<uint64_t>(options_.seed()), Stream::kTrain,
-                            static_cast<uint64_t>(counters_.iteration));
-  const problems::ProblemPtr problem = problems_.sample(gen);
-  Trajectory traj;
-  traj.params = problem->init_params(gen);
-  traj.state = rule_->init(traj.params, gen);
-  Horizon horizon = draw_horizon(options_, gen);
-  int64_t total_steps = options_.fix_unroll() ? options_.num_steps() : horizon.unrolls * horizon.unroll_length;
-  if (options_.if_cl()) {
-    total_steps = horizons_[static_cast<size_t>(std::min<int64_t>(counters_.stage, horizons_.size() - 1))];
-    horizon.unroll_length = options_.unroll_length();
-    horizon.unrolls = (total_steps + horizon.unroll_length - 1) / horizon.unroll_length;
-  }
-  rec.num_steps = total_steps;
-  // The draw happens only in imitation runs, so plain runs keep their random streams.
-  if (options_.if_mt()) {
-    rec.imitation = torch::rand({1}, gen, torch::kDouble).item<double>() < options_.mt_ratio();
-    if (rec.imitation) traj.teacher_state = teacher_->init(traj.params, gen);
-  }
-
-  UnrollOptions uo;
-  uo.objective = parse_objective(options_.objective());
-  uo.second_derivatives = options_.second_derivatives();
-  uo.blowup_factor = options_.blowup_factor();
-  uo.regularizer = RegularizerOptions()
-                       .type(parse_regularizer(options_.reg_option()))
-                       .hessian_itrs(options_.hessian_itrs())
-                       .top_n(options_.hessian_top_n());
-  uo.teacher = rec.imitation ? teacher_.get() : nullptr;
-  uo.teacher_steps = options_.mt_k();
-  const RegularizeTime reg_time = parse_regularize_time(options_.regularize_time());
-  {
-    torch::NoGradGuard no_grad;
-    uo.f0 = problem->loss(traj.params, problem->objective_batch()).item<double>();
-  }
-  const auto params = rule_->module()->parameters();
-  double loss_sum = 0;
-  int64_t unrolls = 0;
-  for (int64_t index = 0; traj.step < total_steps; ++index) {
-    uo.length = std::min(horizon.unroll_length, total_steps - traj.step);
-    const bool regularize = regularize_unroll(reg_time, index, horizon.unrolls);
-    uo.alpha = regularize && options_.reg_optimizer() ? options_.alpha() : 0;
-    uo.beta = regularize && options_.reg_optimizee() ? options_.beta() : 0;
-    UnrollResult r = unroll(*rule_, *problem, traj, uo, gen);
-    rec.steps = r.end.step;
-    rec.regularizer += r.regularizer;
-    rec.hvps += r.hvps;
-    const double meta_loss = r.meta_loss.defined() ? r.meta_loss.item<double>() : std::nan("");
-    if (std::isfinite(meta_loss)) {
-      meta_optimizer_->zero_grad();
-      r.meta_loss.backward();
-      rec.nonfinite_entries += sanitize_gradients(params, options_.clip_value());
-      if (options_.clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, options_.clip_norm());
-      meta_optimizer_->step();
-      loss_sum += meta_loss;
-      ++unrolls;
-    }
-    if (!r.losses.empty()) rec.final_loss = r.losses.back();
-    if (r.diverged) {
-      rec.diverged = true;
-      ++counters_.diverged_unrolls;
-      break;
-    }
-    traj = std::move(r.end);
-  }
-  rec.unrolls = unrolls;
-  rec.meta_loss = unrolls > 0 ? loss_sum / static_cast<double>(unrolls) : std::nan("");
+  train_tasks(rec);
   counters_.nonfinite_entries += rec.nonfinite_entries;
   ++counters_.iteration;
 
-  if (options_.evaluation_period() > 0 && counters_.iteration % options_.evaluation_period() == 0) {
-    rec.validation = validate();
+  // Rank 0 alone validates; every rank then takes its result and its clock, so the counters, the
+  // curriculum and the time budget stay the same everywhere, and checks that φ is rank 0's.
+  const bool due = options_.evaluation_period() > 0 && counters_.iteration % options_.evaluation_period() == 0;
+  std::optional<double> validation;
+  if (due && root()) validation = validate();
+  rec.phi_checksum = checksum(rule_->module()->parameters());
+  const IterationEnd end = reduction_->end_iteration(
+      validation, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), rec.phi_checksum,
+      rec.iteration);
+  rec.validation = end.validation;
+  if (rec.validation) {
     const bool better = *rec.validation < counters_.best_validation;
     if (better) {
       counters_.best_validation = *rec.validation;
       counters_.best_iteration = counters_.iteration;
     }
-    if (!options_.output_dir().empty() && better) save(options_.output_dir() + "/best.pt");
+    if (root() && !options_.output_dir().empty() && better) save(options_.output_dir() + "/best.pt");
     if (options_.if_cl()) curriculum_step(better);
   }
-  rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rec.seconds = end.seconds;
   counters_.elapsed_seconds += rec.seconds;
-  if (!options_.output_dir().empty() && (rec.validation || finished())) save(options_.output_dir() + "/latest.pt");
+  if (root() && !options_.output_dir().empty() && (rec.validation || finished())) save(options_.output_dir() + "/latest.pt");
   append_log(rec);
   return rec;
 }
@@ -410,11 +505,11 @@ double Trainer::validate() {
 }
 
 void Trainer::append_log(const IterationRecord& r) {
-  if (options_.output_dir().empty()) return;
+  if (!root() || options_.output_dir().empty()) return;
   const std::string path = options_.output_dir() + "/train_log.csv";
   static const char* kHeader =
       "iteration,meta_loss,final_loss,nonfinite_entries,diverged,steps,unrolls,seconds,validation,"
-      "regularizer,hvps,imitation,num_steps\n";
+      "regularizer,hvps,imitation,num_steps,phi_checksum\n";
   if (!log_started_) {
     log_started_ = true;
     std::string kept = kHeader;
@@ -436,11 +531,18 @@ void Trainer::append_log(const IterationRecord& r) {
       << r.nonfinite_entries << ',' << (r.diverged ? 1 : 0) << ',' << r.steps << ',' << r.unrolls << ','
       << format_double(r.seconds) << ','
       << (r.validation ? format_double(*r.validation) : "") << ',' << format_double(r.regularizer) << ','
-      << r.hvps << ',' << (r.imitation ? 1 : 0) << ',' << r.num_steps << '\n';
+      << r.hvps << ',' << r.imitation << ',' << r.num_steps << ',' << checksum_hex(r.phi_checksum) << '\n';
 }
 
 void Trainer::run(bool quiet) {
+  // Progress and summary lines come from rank 0 only.
+  quiet = quiet || !root();
   Progress progress("train", options_.meta_iterations(), quiet, counters_.iteration);
+  const int64_t first_iteration = counters_.iteration;
+  // Traffic of the meta-iterations only (not of the start-up broadcasts).
+  const auto& comm = reduction_->communicator();
+  const int64_t collectives0 = comm ? comm->collectives() : 0, bytes0 = comm ? comm->bytes_all_reduced() : 0;
+  const double seconds0 = comm ? comm->collective_seconds() : 0;
   if (options_.max_seconds() > 0) progress.set_time_budget(options_.max_seconds(), counters_.elapsed_seconds);
   double ema = std::nan("");
   std::string last_validation;
@@ -452,8 +554,19 @@ void Trainer::run(bool quiet) {
     std::snprintf(status, sizeof(status), "meta-loss %.4g (avg %.4g)%s", r.meta_loss, ema, last_validation.c_str());
     progress.update(counters_.iteration, status);
   }
-  if (!options_.output_dir().empty()) save(options_.output_dir() + "/latest.pt");
+  if (root() && !options_.output_dir().empty()) save(options_.output_dir() + "/latest.pt");
+  if (!root()) return;
   if (!counters_.stopped.empty()) std::fprintf(stderr, "stopped: %s\n", counters_.stopped.c_str());
+  if (reduction_->distributed() && counters_.iteration > first_iteration) {
+    const double n = static_cast<double>(counters_.iteration - first_iteration);
+    std::fprintf(stderr,
+                 "distributed: %d ranks x %lld task(s); per meta-iteration %.1f collectives, %.0f bytes all-reduced "
+                 "(%lld per unroll), %.4f s in collectives on rank 0\n",
+                 reduction_->world_size(), static_cast<long long>(options_.tasks_per_worker()),
+                 static_cast<double>(comm->collectives() - collectives0) / n,
+                 static_cast<double>(comm->bytes_all_reduced() - bytes0) / n,
+                 static_cast<long long>(reduction_->buffer_bytes()), (comm->collective_seconds() - seconds0) / n);
+  }
   if (options_.max_seconds() > 0 && counters_.elapsed_seconds >= options_.max_seconds()) {
     std::fprintf(stderr, "stopped: time budget of %g s spent after %lld meta-iterations\n", options_.max_seconds(),
                  static_cast<long long>(counters_.iteration));

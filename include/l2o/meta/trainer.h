@@ -2,6 +2,7 @@
 /// Meta-training by truncated BPTT (SPEC §3): sample a problem, cut its trajectory of `num_steps`
 /// into unrolls of `unroll_length`, take one meta-gradient step per unroll, validate on fixed fresh
 /// problems every `evaluation_period` meta-iterations, keep the best and the latest checkpoint.
+#include <l2o/meta/reduction.h>
 #include <l2o/meta/unroll.h>
 #include <l2o/problems/registry.h>
 
@@ -94,7 +95,9 @@ struct TrainOptions {
   TORCH_ARG(double, mt_ratio) = 0.1;
   TORCH_ARG(int64_t, mt_k) = 1;
   TORCH_ARG(std::string, mt_teacher) = "adam:lr=0.01";
-
+  /// Trajectories per process per meta-iteration (SPEC §6.2): each meta-step averages the
+  /// meta-gradients of tasks_per_worker × world size tasks, each its own problem and draws.
+  TORCH_ARG(int64_t, tasks_per_worker) = 1;
 
  public:
   /// Throws l2o::Error naming the bad value and the fix.
@@ -118,18 +121,20 @@ struct TrainerCounters {
   bool stage_improved = false;
   /// Set when training ended before meta_iterations (curriculum stop or completion).
   std::string stopped;
+  /// Processes of the run that wrote the checkpoint (a resume on another count is a continuation).
+  int64_t world_size = 1;
 };
 
 /// One line of the training log.
 struct IterationRecord {
   int64_t iteration = 0;
-  /// Mean over unrolls of the meta-loss.
+  /// Mean over unrolls (and tasks) of the meta-loss.
   double meta_loss = 0;
-  /// f at the last inner step of the meta-iteration.
+  /// f at the last inner step of the meta-iteration (mean over tasks).
   double final_loss = 0;
   int64_t nonfinite_entries = 0;
   bool diverged = false;
-  /// Inner steps taken and unrolls run.
+  /// Inner steps taken and unrolls that gave a meta-gradient, summed over the iteration's tasks.
   int64_t steps = 0;
   int64_t unrolls = 0;
   double seconds = 0;
@@ -137,10 +142,12 @@ struct IterationRecord {
   /// Σ of the regulariser over the regularised inner steps, and the Hessian-vector products taken.
   double regularizer = 0;
   int64_t hvps = 0;
-  /// An imitation meta-iteration (its meta_loss is then the imitation loss).
-  bool imitation = false;
-  /// Horizon of the meta-iteration (the curriculum stage's, with if_cl).
+  /// Imitation tasks of the meta-iteration (their meta_loss is the imitation loss; 0 or 1 with one task).
+  int64_t imitation = 0;
+  /// Horizon of the meta-iteration (the curriculum stage's, with if_cl; the first task's when sampled).
   int64_t num_steps = 0;
+  /// Checksum of φ after the iteration's meta-steps, equal on every rank (checked each iteration).
+  uint64_t phi_checksum = 0;
 };
 
 /// Parses a list of horizons like "100,200,500" (each > 0, increasing).
@@ -160,14 +167,18 @@ Horizon draw_horizon(const TrainOptions& options, at::Generator& gen);
 
 class Trainer {
  public:
-  /// A new run: builds the rule from options.optimizer with φ seeded by options.seed.
-  explicit Trainer(TrainOptions options);
+  /// A new run: builds the rule from options.optimizer with φ seeded by options.seed. With a
+  /// communicator this process is one rank of a synchronous data-parallel run (SPEC §6.2): φ is
+  /// rank 0's, and rank 0 alone validates, logs and writes to output_dir.
+  explicit Trainer(TrainOptions options, std::shared_ptr<Communicator> comm = nullptr);
   ~Trainer();
   /// Continues the run saved in `checkpoint` (options, φ, meta-optimizer, counters).
   /// `meta_iterations` > 0 changes the target; a non-empty `output_dir` moves where it writes;
   /// `max_seconds` >= 0 replaces the time budget (0 = none), which counts the time already spent.
+  /// Every rank of a distributed run resumes from the same checkpoint (see share_checkpoint).
   static std::unique_ptr<Trainer> resume(const std::string& checkpoint, int64_t meta_iterations = 0,
-                                         const std::string& output_dir = "", double max_seconds = -1);
+                                         const std::string& output_dir = "", double max_seconds = -1,
+                                         std::shared_ptr<Communicator> comm = nullptr);
 
   /// One meta-iteration, followed by validation and checkpoints when they are due.
   IterationRecord step();
@@ -181,12 +192,16 @@ class Trainer {
   /// Writes a checkpoint of the current state.
   void save(const std::string& path) const;
 
+  /// Rank 0 of a distributed run, or the only process: the one that validates and writes.
+  bool root() const { return reduction_->rank() == 0; }
   optim::RulePtr rule() const { return rule_; }
   const TrainOptions& options() const { return options_; }
   const TrainerCounters& counters() const { return counters_; }
 
  private:
   void build_meta_optimizer();
+  /// The unrolls of one meta-iteration over this process's tasks, one reduced meta-step per unroll.
+  void train_tasks(IterationRecord& rec);
   /// Curriculum bookkeeping after a validation (promotion, restore, stop).
   void curriculum_step(bool improved);
   /// Appends one row to train_log.csv. The first row a Trainer writes first drops the rows of
@@ -206,6 +221,8 @@ class Trainer {
   std::vector<int64_t> horizons_;
   std::vector<torch::Tensor> stage_best_;
   bool log_started_ = false;
+  /// Combines the tasks of a meta-step, over the ranks when distributed.
+  std::unique_ptr<MetaGradientReduction> reduction_;
 };
 
 }  // namespace meta
