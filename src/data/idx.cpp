@@ -43,13 +43,15 @@ torch::Tensor read_idx(const std::string& path) {
             "' is not an unsigned-byte IDX file (magic 0x", std::hex, magic, ")");
   const size_t rank = magic & 0xff;
   L2O_CHECK(bytes.size() >= 4 + 4 * rank, "data file '", path, "' is truncated (no complete header)");
+  const size_t header = 4 + 4 * rank;
   std::vector<int64_t> shape;
   size_t count = 1;
   for (size_t d = 0; d < rank; ++d) {
     shape.push_back(big_endian(bytes, 4 + 4 * d));
-    count *= static_cast<size_t>(shape.back());
+    // Four 32-bit sizes can overflow the product back to the file's size and past the check below.
+    L2O_CHECK(!__builtin_mul_overflow(count, static_cast<size_t>(shape.back()), &count), "data file '", path,
+              "' is corrupt: its header's sizes multiply to more than 2^64 bytes");
   }
-  const size_t header = 4 + 4 * rank;
   L2O_CHECK(bytes.size() - header == count, "data file '", path, "' is truncated or padded: header promises ", count,
             " bytes, file holds ", bytes.size() - header);
   auto out = torch::empty(shape, torch::kUInt8);

@@ -83,6 +83,18 @@ TEST(Idx, TruncatedWrongMagicAndMissingFilesAreClearErrors) {
   EXPECT_THROW(data::read_idx(dir() + "/nothing"), l2o::Error);
 }
 
+// Sizes whose product overflows 64 bits back to the file's payload (here 2^64 ≡ 0 bytes) passed the
+// size check and reached torch::empty, whose c10::Error (not an l2o::Error) escaped the reader.
+TEST(Idx, SizesWhoseProductOverflowsAreCorrupt) {
+  write_raw(dir() + "/overflow", idx_bytes(4, {65536, 65536, 65536, 65536}, {}));
+  try {
+    data::read_idx(dir() + "/overflow");
+    FAIL() << "expected an error";
+  } catch (const l2o::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("2^64"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Idx, SplitChecksCountsAndNamesThePackage) {
   const std::string d = dir() + "/set";
   fs::create_directories(d);
