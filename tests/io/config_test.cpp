@@ -54,6 +54,18 @@ TEST(Config, ErrorsNameFileLineAndKey) {
   EXPECT_NE(error_of("problem = \n").find("cfg.toml:1:"), std::string::npos);
 }
 
+// toml++ 3.3.0 hit __builtin_unreachable() on these (tests/fuzz/crashes/config/); see config.cpp.
+TEST(Config, NonAsciiTextIsParsedOrRefusedCleanly) {
+  EXPECT_NE(error_of("\u00a7").find("cfg.toml:1:1:"), std::string::npos);
+  EXPECT_NE(error_of("a = 1 \u00d7\n").find("\u00d7"), std::string::npos);
+  const auto entries = io::parse_config(
+      "# \u00a7 3.1, 2\u00d720 units\nlabel = \"Adam \u03b1 \u00d7 \u2f00 \ufb30\"\nm = \"\"\"\\\n\u00a7x\"\"\"\n", "cfg.toml");
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].value, "Adam \u03b1 \u00d7 \u2f00 \ufb30");
+  EXPECT_EQ(entries[1].value, "\u00a7x");
+  EXPECT_NE(error_of("s = \"\U000F0041\"\n").find("cfg.toml:1:6: private-use"), std::string::npos);
+}
+
 TEST(Config, MissingFileIsAnError) {
   try {
     io::read_config("/nonexistent/l2o.toml");
