@@ -55,7 +55,9 @@ torch::Tensor read_idx(const std::string& path) {
   L2O_CHECK(bytes.size() - header == count, "data file '", path, "' is truncated or padded: header promises ", count,
             " bytes, file holds ", bytes.size() - header);
   auto out = torch::empty(shape, torch::kUInt8);
-  std::memcpy(out.data_ptr<uint8_t>(), bytes.data() + header, count);
+  // An empty tensor may have no storage at all: memcpy from or to a null pointer is undefined even
+  // for 0 bytes (UBSan, tests/fuzz/crashes/idx/empty_payload).
+  if (count > 0) std::memcpy(out.data_ptr<uint8_t>(), bytes.data() + header, count);
   return out;
 }
 
