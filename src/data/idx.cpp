@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -45,12 +46,17 @@ torch::Tensor read_idx(const std::string& path) {
   L2O_CHECK(bytes.size() >= 4 + 4 * rank, "data file '", path, "' is truncated (no complete header)");
   const size_t header = 4 + 4 * rank;
   std::vector<int64_t> shape;
-  size_t count = 1;
+  // The product of the sizes with 0 counted as 1 bounds both the element count and every stride
+  // LibTorch computes: 65536^4 overflowed the count back to 0 (and past the size check below), and
+  // [0, ~2^32, ~2^28, ~2^27] gave an empty tensor whose strides overflow int64 (the idx fuzz target).
+  constexpr size_t kMaxSpan = size_t{1} << 48;
+  size_t count = 1, span = 1;
   for (size_t d = 0; d < rank; ++d) {
     shape.push_back(big_endian(bytes, 4 + 4 * d));
-    // Four 32-bit sizes can overflow the product back to the file's size and past the check below.
-    L2O_CHECK(!__builtin_mul_overflow(count, static_cast<size_t>(shape.back()), &count), "data file '", path,
-              "' is corrupt: its header's sizes multiply to more than 2^64 bytes");
+    const auto n = static_cast<size_t>(shape.back());
+    L2O_CHECK(!__builtin_mul_overflow(span, std::max<size_t>(n, 1), &span) && span <= kMaxSpan, "data file '", path,
+              "' is corrupt: its header's sizes describe more than 2^48 elements");
+    count *= n;
   }
   L2O_CHECK(bytes.size() - header == count, "data file '", path, "' is truncated or padded: header promises ", count,
             " bytes, file holds ", bytes.size() - header);

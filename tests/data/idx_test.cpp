@@ -84,15 +84,22 @@ TEST(Idx, TruncatedWrongMagicAndMissingFilesAreClearErrors) {
 }
 
 // Sizes whose product overflows 64 bits back to the file's payload (here 2^64 ≡ 0 bytes) passed the
-// size check and reached torch::empty, whose c10::Error (not an l2o::Error) escaped the reader.
-TEST(Idx, SizesWhoseProductOverflowsAreCorrupt) {
+// size check and reached torch::empty, whose c10::Error (not an l2o::Error) escaped the reader; an
+// empty tensor with huge other sizes made LibTorch's strides overflow later.
+TEST(Idx, ImplausibleSizesAreCorrupt) {
   write_raw(dir() + "/overflow", idx_bytes(4, {65536, 65536, 65536, 65536}, {}));
-  try {
-    data::read_idx(dir() + "/overflow");
-    FAIL() << "expected an error";
-  } catch (const l2o::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("2^64"), std::string::npos) << e.what();
+  write_raw(dir() + "/strides", idx_bytes(4, {0, 0xf8000000u, 0x14000103u, 0x06000607u}, {}));
+  for (const char* name : {"/overflow", "/strides"}) {
+    try {
+      data::read_idx(dir() + name);
+      ADD_FAILURE() << "expected an error for " << name;
+    } catch (const l2o::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("2^48"), std::string::npos) << e.what();
+    }
   }
+  // An empty data set is still fine.
+  write_raw(dir() + "/empty", idx_bytes(3, {0, 28, 28}, {}));
+  EXPECT_EQ(data::read_idx(dir() + "/empty").sizes(), (std::vector<int64_t>{0, 28, 28}));
 }
 
 TEST(Idx, SplitChecksCountsAndNamesThePackage) {
