@@ -33,10 +33,12 @@ grep -q "^checkpoint: $prefix/share/l2o/checkpoints/hrnn_mnist.pt$" "$tmp/exampl
 "$prefix/bin/l2o" --version >/dev/null
 python_dir=$(cd "$prefix" && ls -d lib/python3*/dist-packages 2>/dev/null | head -1)
 if [ -n "$python_dir" ]; then
-  (cd "$tmp" && PYTHONPATH="$prefix/$python_dir" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -c "
-import l2o, sys
-path = l2o.shipped_checkpoint('hrnn_mnist.pt')
-assert path.startswith('$prefix/'), path
-print('test: installed Python module', l2o.__version__, 'finds', path)")
+  # The Python example, against the installed module: it must use the prefix's shipped checkpoint.
+  (cd "$tmp" && PYTHONPATH="$prefix/$python_dir" PYTHONDONTWRITEBYTECODE=1 L2O_CHECKPOINT_DIR= \
+    /usr/bin/python3 "$tmp/examples/train_with_learned_optimizer.py" 40) | tee "$tmp/example_py.txt"
+  grep -q "learned optimizer $prefix/share/l2o/checkpoints/hrnn_mnist.pt" "$tmp/example_py.txt" || {
+    echo "test: the installed Python module did not find the shipped checkpoint" >&2
+    exit 1
+  }
 fi
 echo "test: ok"
