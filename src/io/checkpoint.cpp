@@ -23,6 +23,10 @@ torch::serialize::InputArchive open_archive(const std::string& path) {
     archive.load_from(path);
   } catch (const c10::Error& e) {
     L2O_FAIL("checkpoint '", path, "' is corrupt or not an l2o checkpoint (", first_line(e.what_without_backtrace()), ")");
+  } catch (const std::exception& e) {
+    // LibTorch's unpickler reports some damage with a plain std::runtime_error ("Can't hash IValues
+    // with tag 'Tuple'", found by tests/fuzz/checkpoint_fuzz.cpp), not a c10::Error.
+    L2O_FAIL("checkpoint '", path, "' is corrupt or not an l2o checkpoint (", first_line(e.what()), ")");
   }
   return archive;
 }
@@ -115,9 +119,13 @@ void load_state_from(torch::serialize::InputArchive& archive, const CheckpointIn
       L2O_CHECK(archive.try_read("meta_optimizer", opt), "checkpoint '", path, "' has no meta-optimizer state");
       meta_optimizer->load(opt);
     }
+  } catch (const l2o::Error&) {
+    throw;
   } catch (const c10::Error& e) {
     L2O_FAIL("checkpoint '", path, "' does not match optimizer '", info.rule_spec, "' (",
              first_line(e.what_without_backtrace()), ")");
+  } catch (const std::exception& e) {
+    L2O_FAIL("checkpoint '", path, "' does not match optimizer '", info.rule_spec, "' (", first_line(e.what()), ")");
   }
 }
 }  // namespace
