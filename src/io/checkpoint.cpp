@@ -5,8 +5,12 @@
 #include <l2o/learned/registry.h>
 
 #include <torch/torch.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace l2o {
 namespace io {
@@ -16,8 +20,54 @@ constexpr const char* kKind = "l2o-checkpoint";
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+// LibTorch's zip reader skips the CRC-32 of the records it reads (miniz built without the check), and
+// its TorchScript deserializer is not safe on damaged input: the checkpoint fuzz target found a
+// flipped byte in data.pkl that makes torch::jit's type parser read out of bounds (SEGV). So every
+// stored record is checked against its CRC first, which turns damage into a clear error. (A file
+// crafted with valid CRCs still reaches LibTorch: load only checkpoints you trust, as with torch.load.)
+void verify_records(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto u16 = [&](size_t at) -> uint32_t {
+    return at + 2 <= data.size() ? uint32_t(uint8_t(data[at])) | uint32_t(uint8_t(data[at + 1])) << 8 : 0;
+  };
+  const auto u32 = [&](size_t at) -> uint32_t { return at + 4 <= data.size() ? u16(at) | u16(at + 2) << 16 : 0; };
+  const auto corrupt = [&](const std::string& why) {
+    L2O_FAIL("checkpoint '", path, "' is corrupt or not an l2o checkpoint (", why, ")");
+  };
+  // End of central directory: the last "PK\5\6" within the final 64 KiB + 22 bytes.
+  size_t eocd = std::string::npos;
+  for (size_t i = data.size() >= 22 ? data.size() - 22 : 0; data.size() >= 22; --i) {
+    if (u32(i) == 0x06054b50) {
+      eocd = i;
+      break;
+    }
+    if (i == 0 || data.size() - i > 65557) break;
+  }
+  if (eocd == std::string::npos) corrupt("no zip directory");
+  const uint32_t entries = u16(eocd + 10), directory = u32(eocd + 16);
+  if (entries == 0xFFFF || directory == 0xFFFFFFFF) return;  // zip64 (> 4 GiB): left to LibTorch
+  size_t at = directory;
+  for (uint32_t e = 0; e < entries; ++e) {
+    if (u32(at) != 0x02014b50) corrupt("bad zip directory entry");
+    const uint32_t method = u16(at + 10), crc = u32(at + 16), size = u32(at + 20);
+    const uint32_t name_len = u16(at + 28), extra_len = u16(at + 30), comment_len = u16(at + 32);
+    const size_t local = u32(at + 42);
+    const std::string name = data.substr(std::min(data.size(), at + 46), name_len);
+    at += 46 + size_t{name_len} + extra_len + comment_len;
+    if (method != 0 || size == 0xFFFFFFFF || local == 0xFFFFFFFF) continue;  // not what LibTorch writes
+    if (u32(local) != 0x04034b50) corrupt("bad zip record header for '" + name + "'");
+    const size_t begin = local + 30 + u16(local + 26) + u16(local + 28);
+    if (begin > data.size() || data.size() - begin < size) corrupt("zip record '" + name + "' is truncated");
+    const auto actual = static_cast<uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(data.data() + begin), static_cast<uInt>(size)));
+    if (actual != crc) corrupt("zip record '" + name + "' fails its CRC-32 check");
+  }
+}
+
 torch::serialize::InputArchive open_archive(const std::string& path) {
   L2O_CHECK(std::filesystem::is_regular_file(path), "checkpoint '", path, "' does not exist");
+  verify_records(path);
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
