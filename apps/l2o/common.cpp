@@ -5,8 +5,10 @@
 
 #include <torch/torch.h>
 
+#include <l2o/io/config.h>
+
 #include <algorithm>
-#include <fstream>
+#include <cctype>
 
 namespace l2o {
 namespace app {
@@ -46,39 +48,20 @@ void apply_threads(int threads) {
   if (threads > 0) set_threads(threads);
 }
 
-namespace {
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
-}
-
-// One `key = value` line of the TOML subset; returns the value as flag text.
-std::string parse_value(const std::string& raw, const std::string& where) {
-  if (raw.size() >= 2 && (raw[0] == '"' || raw[0] == '\'')) {
-    const char q = raw[0];
-    std::string out;
-    size_t i = 1;
-    for (; i < raw.size() && raw[i] != q; ++i) {
-      if (q == '"' && raw[i] == '\\' && i + 1 < raw.size()) ++i;
-      out += raw[i];
-    }
-    L2O_CHECK(i == raw.size() - 1, where, ": unterminated or trailing text after string ", raw);
-    return out;
-  }
-  L2O_CHECK(!raw.empty() && raw.find_first_of(" \t[]{},\"'=") == std::string::npos, where, ": malformed value '", raw,
-            "' (use a quoted string, a number or true/false)");
-  return raw;
-}
-}  // namespace
-
 void add_config_option(CLI::App* cmd) {
   static std::string unused;
   cmd->add_option("--config", unused, "TOML file whose keys are these flags' names; flags given on the command line win");
 }
 
-std::vector<std::string> expand_config(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc), out, from_file;
+ExpandedArgs expand_config(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  ExpandedArgs result;
+  std::vector<std::string> from_file;
+  // The subcommand whose flags the keys must name (argv[1]; without one CLI11 reports the error).
+  const CLI::App* sub = nullptr;
+  if (args.size() > 1)
+    for (const CLI::App* s : app.get_subcommands([](const CLI::App*) { return true; }))
+      if (s->get_name() == args[1]) sub = s;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string path;
     if (args[i] == "--config") {
@@ -87,44 +70,32 @@ std::vector<std::string> expand_config(int argc, char** argv) {
     } else if (args[i].rfind("--config=", 0) == 0) {
       path = args[i].substr(9);
     } else {
-      out.push_back(args[i]);
+      result.args.push_back(args[i]);
       continue;
     }
-    std::ifstream in(path);
-    L2O_CHECK(in.good(), "cannot read config file '", path, "'");
-    std::string line;
-    int number = 0;
-    while (std::getline(in, line)) {
-      ++number;
-      const std::string where = path + ":" + std::to_string(number);
-      // Drop a comment that is not inside a quoted string.
-      char quote = 0;
-      for (size_t k = 0; k < line.size(); ++k) {
-        if (quote) {
-          if (line[k] == quote) quote = 0;
-        } else if (line[k] == '"' || line[k] == '\'') {
-          quote = line[k];
-        } else if (line[k] == '#') {
-          line = line.substr(0, k);
-          break;
-        }
-      }
-      line = trim(line);
-      if (line.empty()) continue;
-      L2O_CHECK(line[0] != '[', where, ": sections are not supported; put the keys at the top level");
-      const auto eq = line.find('=');
-      L2O_CHECK(eq != std::string::npos, where, ": expected key = value, got '", line, "'");
-      const std::string key = trim(line.substr(0, eq));
-      L2O_CHECK(!key.empty() && key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos,
-                where, ": bad key '", key, "'");
-      L2O_CHECK(key != "config", where, ": a config file cannot include another");
-      from_file.push_back("--" + key + "=" + parse_value(trim(line.substr(eq + 1)), where));
+    for (const io::ConfigEntry& e : io::read_config(path)) {
+      const std::string at = path + ":" + std::to_string(e.line);
+      L2O_CHECK(sub == nullptr || sub->get_option_no_throw("--" + e.key) != nullptr, at, ": unknown key '", e.key,
+                "' (not a flag of 'l2o ", sub ? sub->get_name() : "", "'; see --help)");
+      from_file.push_back("--" + e.key + "=" + e.value);
+      result.origin["--" + e.key] = at + ": key '" + e.key + "'";
     }
   }
   // Config values go right after the subcommand so that the command line, parsed later, wins.
-  const size_t at = std::min<size_t>(out.size(), 2);
-  out.insert(out.begin() + static_cast<std::ptrdiff_t>(at), from_file.begin(), from_file.end());
-  return out;
+  const size_t at = std::min<size_t>(result.args.size(), 2);
+  result.args.insert(result.args.begin() + static_cast<std::ptrdiff_t>(at), from_file.begin(), from_file.end());
+  return result;
+}
+
+std::string with_config_origin(const ExpandedArgs& args, const std::string& message) {
+  for (const auto& [flag, origin] : args.origin) {
+    for (size_t pos = message.find(flag); pos != std::string::npos; pos = message.find(flag, pos + 1)) {
+      const size_t end = pos + flag.size();
+      const bool whole = end == message.size() || !(std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '_');
+      if (whole) return origin + ": " + message;
+    }
+  }
+  return message;
 }
 
 std::vector<std::string> split(const std::string& text, char sep) {

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,11 +28,19 @@ void add_threads_option(CLI::App* cmd, int* threads);
 void apply_threads(int threads);
 /// Parses "1e-3,1e-2,0.1" (throws l2o::Error naming the bad item).
 std::vector<double> parse_doubles(const std::string& text, const std::string& what, char separator = ',');
-/// Replaces `--config FILE` by the file's `key = value` lines as `--key=value` flags placed right after
-/// the subcommand, so flags given on the command line (which come later) win. The file is a TOML
-/// subset: top-level keys, strings, numbers and booleans, `#` comments. Throws l2o::Error on a
-/// missing or malformed file.
-std::vector<std::string> expand_config(int argc, char** argv);
+/// The command line with every `--config FILE` replaced by the file's entries as `--key=value` flags,
+/// and where each of those flags came from ("file:line: key 'k'").
+struct ExpandedArgs {
+  std::vector<std::string> args;
+  std::map<std::string, std::string> origin;
+};
+/// Replaces `--config FILE` by the file's entries (io::read_config, TOML through toml++) as flags
+/// placed right after the subcommand, so flags given on the command line (which come later) win.
+/// Throws l2o::Error "file:line: ..." for a missing or malformed file or a key that is not a flag of
+/// the subcommand.
+ExpandedArgs expand_config(const CLI::App& app, int argc, char** argv);
+/// Prefixes a command-line error about a flag that came from a config file with that file, line and key.
+std::string with_config_origin(const ExpandedArgs& args, const std::string& message);
 /// Registers --config on a subcommand (for --help; main() expands it before parsing).
 void add_config_option(CLI::App* cmd);
 /// Splits "a,b,c".

@@ -30,14 +30,21 @@ int main(int argc, char** argv) {
   l2o::app::add_compare(app);
   l2o::app::add_problems(app);
   l2o::app::add_hessian(app);
+  l2o::app::ExpandedArgs expanded;
   try {
-    std::vector<std::string> args = l2o::app::expand_config(argc, argv);
+    expanded = l2o::app::expand_config(app, argc, argv);
+  } catch (const l2o::Error& e) {  // a missing or malformed config file is a bad command line
+    std::fprintf(stderr, "l2o: %s\n", first_line(e.what()).c_str());
+    return 2;
+  }
+  try {
+    std::vector<std::string> args = expanded.args;
     args.erase(args.begin());  // CLI11 takes the arguments without the program name, in reverse order
     std::reverse(args.begin(), args.end());
     app.parse(std::move(args));
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::fprintf(stderr, "l2o: %s\n", first_line(e.what()).c_str());
+    std::fprintf(stderr, "l2o: %s\n", l2o::app::with_config_origin(expanded, first_line(e.what())).c_str());
     return 2;
   } catch (const l2o::meta::CollectiveError& e) {
     std::fprintf(stderr, "l2o: %s\n", first_line(e.what()).c_str());

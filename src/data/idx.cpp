@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -43,17 +44,26 @@ torch::Tensor read_idx(const std::string& path) {
             "' is not an unsigned-byte IDX file (magic 0x", std::hex, magic, ")");
   const size_t rank = magic & 0xff;
   L2O_CHECK(bytes.size() >= 4 + 4 * rank, "data file '", path, "' is truncated (no complete header)");
+  const size_t header = 4 + 4 * rank;
   std::vector<int64_t> shape;
-  size_t count = 1;
+  // The product of the sizes with 0 counted as 1 bounds both the element count and every stride
+  // LibTorch computes: 65536^4 overflowed the count back to 0 (and past the size check below), and
+  // [0, ~2^32, ~2^28, ~2^27] gave an empty tensor whose strides overflow int64 (the idx fuzz target).
+  constexpr size_t kMaxSpan = size_t{1} << 48;
+  size_t count = 1, span = 1;
   for (size_t d = 0; d < rank; ++d) {
     shape.push_back(big_endian(bytes, 4 + 4 * d));
-    count *= static_cast<size_t>(shape.back());
+    const auto n = static_cast<size_t>(shape.back());
+    L2O_CHECK(!__builtin_mul_overflow(span, std::max<size_t>(n, 1), &span) && span <= kMaxSpan, "data file '", path,
+              "' is corrupt: its header's sizes describe more than 2^48 elements");
+    count *= n;
   }
-  const size_t header = 4 + 4 * rank;
   L2O_CHECK(bytes.size() - header == count, "data file '", path, "' is truncated or padded: header promises ", count,
             " bytes, file holds ", bytes.size() - header);
   auto out = torch::empty(shape, torch::kUInt8);
-  std::memcpy(out.data_ptr<uint8_t>(), bytes.data() + header, count);
+  // An empty tensor may have no storage at all: memcpy from or to a null pointer is undefined even
+  // for 0 bytes (UBSan, tests/fuzz/crashes/idx/empty_payload).
+  if (count > 0) std::memcpy(out.data_ptr<uint8_t>(), bytes.data() + header, count);
   return out;
 }
 

@@ -43,6 +43,11 @@ torch::Tensor RuleOptimizer::step(LossClosure closure) {
   return loss;
 }
 
+void RuleOptimizer::set_rule_state(State state) {
+  state_ = std::move(state);
+  initialised_ = true;
+}
+
 void RuleOptimizer::save(torch::serialize::OutputArchive& archive) const {
   archive.write("rule", c10::IValue(rule_->spec().str()));
   archive.write("initialised", torch::tensor(initialised_ ? 1 : 0));

@@ -96,6 +96,21 @@ TEST(Cli, MalformedConfig) {
   expect_one_line_error(run("train --config " + work() + "/missing.toml"), "missing.toml");
 }
 
+// Issue 13: the config reader is toml++; its errors still name the file, the line and the key.
+TEST(Cli, ConfigErrorsNameFileLineAndKey) {
+  const std::string cfg = work() + "/where.toml";
+  std::ofstream(cfg) << "# comment\nproblem = \"dm_quadratic\"\nno_such_key = 3\n";
+  auto r = run("train --config " + cfg);
+  expect_one_line_error(r, cfg + ":3: unknown key 'no_such_key'");
+  EXPECT_EQ(r.code, 2);
+  std::ofstream(cfg) << "problem = \"dm_quadratic\"\n\nmeta_iterations = \"many\"\n";
+  r = run("train --config " + cfg);
+  expect_one_line_error(r, cfg + ":3: key 'meta_iterations'");
+  EXPECT_EQ(r.code, 2);
+  std::ofstream(cfg) << "problem = \"dm_quadratic\"\nmeta_iterations = 3 4\n";
+  expect_one_line_error(run("train --config " + cfg), cfg + ":2:");
+}
+
 TEST(Cli, MissingOrCorruptCheckpoint) {
   const std::string out = work() + "/run3";
   expect_one_line_error(run("eval --checkpoint " + work() + "/none.pt --output_dir " + out), "does not exist");

@@ -83,6 +83,25 @@ TEST(Idx, TruncatedWrongMagicAndMissingFilesAreClearErrors) {
   EXPECT_THROW(data::read_idx(dir() + "/nothing"), l2o::Error);
 }
 
+// Sizes whose product overflows 64 bits back to the file's payload (here 2^64 ≡ 0 bytes) passed the
+// size check and reached torch::empty, whose c10::Error (not an l2o::Error) escaped the reader; an
+// empty tensor with huge other sizes made LibTorch's strides overflow later.
+TEST(Idx, ImplausibleSizesAreCorrupt) {
+  write_raw(dir() + "/overflow", idx_bytes(4, {65536, 65536, 65536, 65536}, {}));
+  write_raw(dir() + "/strides", idx_bytes(4, {0, 0xf8000000u, 0x14000103u, 0x06000607u}, {}));
+  for (const char* name : {"/overflow", "/strides"}) {
+    try {
+      data::read_idx(dir() + name);
+      ADD_FAILURE() << "expected an error for " << name;
+    } catch (const l2o::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("2^48"), std::string::npos) << e.what();
+    }
+  }
+  // An empty data set is still fine.
+  write_raw(dir() + "/empty", idx_bytes(3, {0, 28, 28}, {}));
+  EXPECT_EQ(data::read_idx(dir() + "/empty").sizes(), (std::vector<int64_t>{0, 28, 28}));
+}
+
 TEST(Idx, SplitChecksCountsAndNamesThePackage) {
   const std::string d = dir() + "/set";
   fs::create_directories(d);

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -57,6 +58,23 @@ TEST(Checkpoint, MissingCorruptAndForeignFilesAreClearErrors) {
   fs::copy_file(dir + "/good.pt", dir + "/cut.pt", fs::copy_options::overwrite_existing);
   fs::resize_file(dir + "/cut.pt", size / 2);
   EXPECT_THROW(io::load_rule(dir + "/cut.pt"), l2o::Error);
+}
+
+// A checkpoint damaged so that LibTorch's unpickler throws a plain std::runtime_error (found by the
+// checkpoint fuzz target): still an l2o::Error naming the file.
+TEST(Checkpoint, DamageTheUnpicklerReportsIsAnL2oError) {
+  const char* root = std::getenv("L2O_SOURCE_DIR");
+  if (root == nullptr) GTEST_SKIP() << "L2O_SOURCE_DIR not set (ctest sets it)";
+  const std::string path = std::string(root) + "/tests/fuzz/crashes/checkpoint/unpickler_runtime_error.pt";
+  for (int i = 0; i < 2; ++i) {
+    try {
+      if (i == 0) io::read_checkpoint_info(path);
+      if (i == 1) io::load_rule(path);
+      ADD_FAILURE() << "expected an error";
+    } catch (const l2o::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("unpickler_runtime_error.pt' is corrupt"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Checkpoint, MismatchedOptimizerIsRejected) {

@@ -28,6 +28,11 @@ class RuleOptimizer : public torch::optim::Optimizer {
   void load(torch::serialize::InputArchive& archive) override;
 
   const State& rule_state() const { return state_; }
+  /// True once the first step has built the rule's state (or set_rule_state() has given one).
+  bool initialised() const { return initialised_; }
+  /// Replaces the rule's state, e.g. by one saved from another optimizer over the same parameters
+  /// (the Python module's load_state_dict); later steps continue from it.
+  void set_rule_state(State state);
   const UpdateRule& rule() const { return *rule_; }
 
  private:

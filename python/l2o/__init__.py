@@ -1,0 +1,24 @@
+"""l2o: learned optimizers on LibTorch, for PyTorch users.
+
+    import l2o
+    opt = l2o.optim.Learned(model.parameters(), l2o.shipped_checkpoint("hrnn_mnist.pt"))
+    opt = l2o.optim.Rule(model.parameters(), "adam:lr=1e-3")
+
+Both are torch.optim.Optimizer subclasses running the C++ update of the l2o library in place on the
+parameters. Errors of the library are raised as l2o.Error (a RuntimeError) with its message.
+"""
+import torch  # noqa: F401  (loads LibTorch's Python bindings before the extension)
+
+from . import _C
+from ._C import Error, checkpoint_dir, shipped_checkpoint
+from . import optim
+
+__version__ = _C.__version__
+
+
+def checkpoint_info(path):
+    """A checkpoint's metadata without loading it: {'format': int, 'rule': spec string, 'trainer': dict}."""
+    return _C.checkpoint_info(str(path))
+
+
+__all__ = ["Error", "checkpoint_dir", "checkpoint_info", "optim", "shipped_checkpoint"]
