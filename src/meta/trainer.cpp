@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -139,7 +140,11 @@ Trainer::Trainer(TrainOptions options, std::shared_ptr<Communicator> comm)
     : options_(std::move(options)), problems_(problems::ProblemSet::parse(options_.problem())) {
   options_.validate();
   {
-    // φ's initial draw comes from the run's seed, not from whatever the global generator holds.
+    // φ's initial draw comes from the run's seed, not from whatever the global generator holds. The
+    // generator is global: trainers built at once in several threads (ranks on threads, as in the
+    // tests) would interleave their draws, so building is serialised.
+    static std::mutex global_generator;
+    std::lock_guard<std::mutex> lock(global_generator);
     torch::manual_seed(mix_seed(static_cast<uint64_t>(options_.seed()), Stream::kInit, 0));
     rule_ = learned::make_rule(options_.optimizer());
   }
