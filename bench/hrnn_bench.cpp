@@ -40,13 +40,18 @@ TensorList big_model() {
   return {torch::randn({1000, 1000}) * 0.01, torch::zeros({1000})};
 }
 
+// The 1M-parameter model and fixed gradients for it.
+std::pair<TensorList, TensorList> big_model_and_grads() {
+  TensorList params = big_model(), grads;
+  for (const auto& p : params) grads.push_back(torch::randn_like(p) * 0.1);
+  return {params, grads};
+}
+
 // One update of `spec` on the 1M-parameter model, no graph.
 void update_only(benchmark::State& st, const std::string& spec, int threads) {
   Threads t(threads);
   auto rule = learned::make_rule(spec);
-  TensorList params = big_model();
-  TensorList grads;
-  for (const auto& p : params) grads.push_back(torch::randn_like(p) * 0.1);
+  auto [params, grads] = big_model_and_grads();
   torch::NoGradGuard no_grad;
   auto state = rule->init(params);
   for (auto _ : st) {
@@ -68,9 +73,7 @@ void BM_HrnnFusedUpdate1M_T2(benchmark::State& st) { update_only(st, "hrnn", 2);
 void forward_backward(benchmark::State& st, const std::string& spec, int threads) {
   Threads t(threads);
   auto rule = learned::make_rule(spec);
-  TensorList params = big_model();
-  TensorList grads;
-  for (const auto& p : params) grads.push_back(torch::randn_like(p) * 0.1);
+  auto [params, grads] = big_model_and_grads();
   optim::State state;
   {
     torch::NoGradGuard no_grad;
