@@ -256,9 +256,7 @@ torch::autograd::variable_list run_backward(const InputView& in, const torch::au
       gi.acc[i] = down(kAcc0 + i);
       gi.ms[i] = down(kMs0 + i);
     }
-    // The kernel always computes dL/dg (the other gradients need the same work); keep it only if asked.
-    grads[in.index_of(t, kG)] = torch::empty({n}, opts);
-    gi.g = grads[in.index_of(t, kG)].data_ptr<T>();
+    gi.g = down(kG);
     gi.h = nullptr;
     gi.h_si = gi.h_sk = 0;
     if (needs[in.index_of(t, kHSlot)]) {
@@ -281,8 +279,6 @@ torch::autograd::variable_list run_backward(const InputView& in, const torch::au
         kern.backward_d(w, ins[it.tensor], gos[it.tensor], gis[it.tensor], it.begin, it.end, &partial[i]);
     }
   });
-  for (int64_t t = 0; t < nt; ++t)
-    if (!needs[in.index_of(t, kG)]) grads[in.index_of(t, kG)] = torch::Tensor();
 
   // φ and per-tensor reductions, in chunk order.
   const auto dopts = opts.dtype(torch::kDouble);
