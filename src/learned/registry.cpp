@@ -2,6 +2,7 @@
 #include <l2o/learned/coordinatewise_rnn.h>
 #include <l2o/learned/hierarchical_rnn.h>
 #include <l2o/learned/lstm.h>
+#include <l2o/learned/mlp_lopt.h>
 #include <l2o/learned/registry.h>
 #include <l2o/learned/trainable_adam.h>
 #include <l2o/optim/adagrad.h>
@@ -31,6 +32,9 @@ std::vector<std::pair<std::string, std::string>> rule_catalogue() {
                "dynamic_output_scale, zero_init_lr_weights)"},
       {"trainable_adam", "learned: Adam with meta-learned global log lr, logit beta1, logit beta2, log eps "
                          "(lr, beta1, beta2, eps, eps_offset, sqrt_eps)"},
+      {"mlp_lopt", "learned: per-parameter MLP of learned_optimization (AdafacMLPLOpt): momentum, RMS and "
+                   "Adafactor features, step = d*exp(m*exp_mult)*step_mult (hidden_size, hidden_layers, step_mult, "
+                   "exp_mult, momentum_decays, rms_decays, adafactor_decays as 0.9/0.99/0.999); see docs/mlp_lopt.md"},
   };
 }
 
@@ -45,6 +49,7 @@ optim::RulePtr make_rule(const std::string& text) {
   if (n == "hrnn") return HierarchicalRnn::from_spec(spec);
   if (n == "crnn") return CoordinatewiseRnn::from_spec(spec);
   if (n == "trainable_adam") return TrainableAdam::from_spec(spec);
+  if (n == "mlp_lopt") return MlpLopt::from_spec(spec);
   std::string known;
   for (const auto& kv : rule_catalogue()) known += (known.empty() ? "" : ", ") + kv.first;
   L2O_FAIL("unknown optimizer '", n, "' (known: ", known, ")");

@@ -92,6 +92,10 @@ ProblemPtr ClassifierProblem::from_spec(const Spec& given, at::Generator& gen) {
   o.objective_subset = spec.get_int("objective_subset", o.objective_subset);
   L2O_CHECK(o.objective_subset >= 0, "objective_subset=", o.objective_subset, " must be >= 0 (0 = whole train split)");
   o.l2 = spec.get_double("l2", o.l2);
+  const std::string init = spec.get_string("init", "reference");
+  L2O_CHECK(init == "reference" || init == "torch", "init='", init,
+            "' is not one of reference (L2O-Scale's), torch (torch::nn defaults)");
+  o.init = init == "torch" ? Init::kTorch : Init::kReference;
   auto data = data::make_dataset(spec, gen, "mnist");
   spec.check_all_used();
   return std::make_shared<ClassifierProblem>(given.str(), o, std::move(data), gen);
@@ -141,6 +145,29 @@ ClassifierProblem::ClassifierProblem(std::string spec_text, Options options, dat
 
 TensorList ClassifierProblem::init_params(at::Generator& gen) const {
   TensorList out;
+  if (options_.init == Init::kTorch) {
+    // Weights are stored [in, out] for x·W (torch keeps [out, in]) and conv weights as torch does; a
+    // bias takes the bound of the weight before it, as torch::nn::Linear::reset_parameters does.
+    // The bounds are computed as torch::nn::init::kaiming_uniform_(w, √5) does, to the last bit.
+    double bias_bound = 0;
+    for (const auto& shape : shapes_) {
+      if (shape.size() == 1) {
+        out.push_back(torch::empty(shape).uniform_(-bias_bound, bias_bound, gen));
+        continue;
+      }
+      const bool conv = shape.size() == 4;
+      const int64_t fan_in = conv ? shape[1] * shape[2] * shape[3] : shape[0];
+      const double gain = std::sqrt(2.0 / (1 + std::pow(std::sqrt(5.0), 2)));
+      const double bound = std::sqrt(3.0) * (gain / std::sqrt(static_cast<double>(fan_in)));
+      bias_bound = 1 / std::sqrt(static_cast<double>(fan_in));
+      if (conv) {
+        out.push_back(torch::empty(shape).uniform_(-bound, bound, gen));
+      } else {
+        out.push_back(torch::empty({shape[1], shape[0]}).uniform_(-bound, bound, gen).t().contiguous());
+      }
+    }
+    return out;
+  }
   for (const auto& shape : shapes_) {
     auto p = torch::empty(shape).normal_(0, 1, gen);
     // Reference inits: SoftmaxClassifier N(0,1)·1.2/√shape[0]; ConvNet N(0, 0.01).

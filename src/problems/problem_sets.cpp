@@ -3,6 +3,7 @@
 #include <l2o/problems/problem_sets.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <map>
 
@@ -213,6 +214,35 @@ Specs default_set() {
   return out;
 }
 
+// Task distributions of SPEC §8. A spec may carry a weight `*w` (the L2O-Scale sets all weigh 1).
+Specs nn_families_set(bool reparam) {
+  const std::string r = reparam ? ",reparam=0.1..10" : "";
+  return {"mlp_family:" + std::string("init=torch+reference") + r + "*3", "conv_family:init=torch+reference" + r + "*1"};
+}
+
+// The families and a share of the L2O-Scale zoo (one of every five draws), so that the optimizer also
+// meets the zoo's scales and conditionings.
+Specs generalist_set() {
+  Specs out = nn_families_set(true);
+  Specs zoo;
+  for (const Specs& part : {quadratic_set(), bowl_set(0), softmax_set(false), optimization_test_set(0),
+                            fully_connected_set(), norm_set(), rescale_set(), log_objective_set()})
+    zoo.insert(zoo.end(), part.begin(), part.end());
+  const double each = 1.0 / static_cast<double>(zoo.size());
+  for (const auto& z : zoo) out.push_back(z + "*" + format_double(each));
+  return out;
+}
+
+// Validation (best.pt) on problems neither the families draw nor the held-out suite holds: widths
+// and kernels outside the families' ranges, batch 100, both data sets.
+Specs nn_validation_set() {
+  return {"mlp:dataset=fashion_mnist,hidden=150,act=relu,init=torch,batch=100,objective_subset=1000",
+          "mlp:dataset=mnist,hidden=10-10,act=tanh,init=torch,batch=100,objective_subset=1000",
+          "mlp:dataset=random,features=24,classes=6,samples=2000,hidden=150,act=sigmoid,init=reference,batch=100,"
+          "objective_subset=1000",
+          "conv:dataset=fashion_mnist,filters=7x7x4,act=relu,init=torch,batch=100,objective_subset=256"};
+}
+
 struct NamedSet {
   std::string description;
   std::function<Specs()> specs;
@@ -250,6 +280,11 @@ const std::map<std::string, NamedSet>& registry() {
       {"dependency_chain", {"dependency chains (off by default)", dependency_chain_set}},
       {"default", {"the union metarun.py trains on by default (L2O-Scale)", default_set}},
       {"mnist_mlp", {"MNIST MLP 784-20-10 sigmoid (L2O-Entropy)", [] { return Specs{"mnist_mlp"}; }}},
+      {"nn_families", {"task distribution: mlp_family*3, conv_family*1, both initialisations (SPEC 8)",
+                       [] { return nn_families_set(false); }}},
+      {"nn_families_reparam", {"nn_families with reparam=0.1..10 on half the draws", [] { return nn_families_set(true); }}},
+      {"generalist", {"nn_families_reparam (4/5 of the draws) and 68 L2O-Scale zoo specs (1/5)", generalist_set}},
+      {"nn_validation", {"validation problems disjoint from the families and the held-out suite", nn_validation_set}},
       {"mnist_mlp_relu", {"MNIST MLP 784-20-10 ReLU (L2O-Entropy meta-test)", [] { return Specs{"mnist_mlp_relu"}; }}},
       {"mnist_mlp_deeper", {"MNIST MLP 784-20-20-10 sigmoid (L2O-Entropy meta-test)",
                             [] { return Specs{"mnist_mlp_deeper"}; }}},
@@ -269,7 +304,17 @@ std::vector<std::pair<std::string, double>> named_problem_set(const std::string&
     L2O_FAIL("unknown problem set '@", name, "' (known: ", known, ")");
   }
   std::vector<std::pair<std::string, double>> out;
-  for (const auto& s : it->second.specs()) out.emplace_back(s, 1.0);
+  for (const auto& s : it->second.specs()) {
+    // A trailing `*w` is a weight; a `*` elsewhere belongs to the spec.
+    const auto star = s.rfind('*');
+    char* end = nullptr;
+    const double w = star == std::string::npos ? 0 : std::strtod(s.c_str() + star + 1, &end);
+    if (star != std::string::npos && end != nullptr && *end == '\0' && w > 0) {
+      out.emplace_back(s.substr(0, star), w);
+    } else {
+      out.emplace_back(s, 1.0);
+    }
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include <l2o/core/error.h>
 #include <l2o/core/rng.h>
 #include <l2o/core/spec.h>
+#include <l2o/problems/family.h>
 #include <l2o/problems/nn.h>
 #include <l2o/problems/problem_sets.h>
 #include <l2o/problems/quadratic.h>
@@ -17,7 +18,7 @@ namespace l2o {
 namespace problems {
 
 std::vector<std::pair<std::string, std::string>> problem_catalogue() {
-  return {
+  std::vector<std::pair<std::string, std::string>> out = {
       {"dm_quadratic", "batch of random quadratics mean_b ||W_b x_b - y_b||^2 (DM 2016; batch=128, dim=10, stddev=0)"},
       {"isotropic_quadratic", "0.5 ||x - c||^2 with random centre c (dim=10); minimum 0"},
       {"rosenbrock", "2-D Rosenbrock (1-x)^2 + 100 (y-x^2)^2, x0 ~ U(low,high) (low=-2, high=2); minimum 0 at (1,1)"},
@@ -55,10 +56,14 @@ std::vector<std::pair<std::string, std::string>> problem_catalogue() {
       {"sparse_softmax", "softmax regression on bags of ids, noisy_parity data (dim=5, classes=2, ids=5, "
                          "samples=1000, batch=0)"},
       {"rescale", "wrapper: parameters scaled, f(x) = f_inner(x/scale) (scale=10, of=<inline spec>)"},
+      {"reparam", "wrapper: theta = s * theta', s log-uniform in [min, max] per tensor or coordinate, drawn per "
+                  "instance (min=1e-3, max=1e3, per=tensor|coordinate, of=<inline spec>)"},
       {"log_objective", "wrapper: log(f_inner + 1e-6) - log(1e-6) (of=<inline spec>)"},
       {"sparse", "wrapper: gradient entries zeroed with probability prob (prob=0.99, of=<inline spec>)"},
       {"sum", "wrapper: sum of independent problems (of=<inline spec>+<inline spec>+...)"},
   };
+  for (const auto& kv : family_catalogue()) out.push_back(kv);
+  return out;
 }
 
 namespace {
@@ -85,6 +90,8 @@ ProblemPtr build(const Spec& spec, at::Generator& gen) {
   if (n == "outward_snake") return OutwardSnake::from_spec(spec, gen);
   if (n == "sparse_softmax") return SparseSoftmaxRegression::from_spec(spec, gen);
   if (n == "rescale") return Rescale::from_spec(spec, gen);
+  if (n == "reparam") return Reparam::from_spec(spec, gen);
+  if (is_family(n)) return make_family_problem(spec, gen);
   if (n == "log_objective") return LogObjective::from_spec(spec, gen);
   if (n == "sparse") return SparseGradient::from_spec(spec, gen);
   if (n == "sum") return SumTask::from_spec(spec, gen);

@@ -78,6 +78,68 @@ TensorList Rescale::optimum_params() const {
 }
 
 // ---------------------------------------------------------------------------------------------
+Reparam::Reparam(ProblemPtr inner, double min_scale, double max_scale, Per per, at::Generator& gen)
+    : ProblemWrapper(std::move(inner)), min_(min_scale), max_(max_scale), per_(per) {
+  L2O_CHECK(min_scale > 0 && std::isfinite(max_scale) && min_scale <= max_scale, "reparam: min=", min_scale,
+            ", max=", max_scale, " must satisfy 0 < min <= max < inf");
+  at::Generator shapes_gen = gen.clone();
+  const TensorList shapes = inner_->init_params(shapes_gen);
+  const double log_min = std::log(min_scale), log_max = std::log(max_scale);
+  for (const auto& p : shapes) {
+    const auto u = per == Per::kTensor ? torch::rand({}, gen, torch::kDouble)
+                                       : torch::rand(p.sizes(), gen, torch::kDouble);
+    scales_.push_back(torch::exp(log_min + u * (log_max - log_min)).to(p.scalar_type()));
+  }
+}
+
+ProblemPtr Reparam::from_spec(const Spec& spec, at::Generator& gen) {
+  const double min_scale = spec.get_double("min", 1e-3), max_scale = spec.get_double("max", 1e3);
+  const std::string per = spec.get_string("per", "tensor");
+  L2O_CHECK(per == "tensor" || per == "coordinate", "reparam: per='", per, "' is not one of tensor, coordinate");
+  auto inner = make_inner("reparam", spec, gen);
+  spec.check_all_used();
+  return std::make_shared<Reparam>(std::move(inner), min_scale, max_scale,
+                                   per == "tensor" ? Per::kTensor : Per::kCoordinate, gen);
+}
+
+std::string Reparam::name() const {
+  return Spec("reparam")
+      .set("min", min_)
+      .set("max", max_)
+      .set("per", std::string(per_ == Per::kTensor ? "tensor" : "coordinate"))
+      .set("of", to_inline_spec(inner_->name()))
+      .str();
+}
+
+TensorList Reparam::scaled(const TensorList& params) const {
+  L2O_CHECK(params.size() == scales_.size(), "reparam: ", params.size(), " parameter tensors, expected ",
+            scales_.size());
+  TensorList out;
+  for (size_t i = 0; i < params.size(); ++i) out.push_back(params[i] * scales_[i].to(params[i].scalar_type()));
+  return out;
+}
+
+TensorList Reparam::init_params(at::Generator& gen) const {
+  TensorList out = inner_->init_params(gen);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = out[i] / scales_[i].to(out[i].scalar_type());
+  return out;
+}
+
+torch::Tensor Reparam::loss(const TensorList& params, const Batch& batch) const {
+  return inner_->loss(scaled(params), batch);
+}
+
+double Reparam::accuracy(const TensorList& params, const Batch& batch) const {
+  return inner_->accuracy(scaled(params), batch);
+}
+
+TensorList Reparam::optimum_params() const {
+  TensorList out = inner_->optimum_params();
+  for (size_t i = 0; i < out.size(); ++i) out[i] = out[i] / scales_[i].to(out[i].scalar_type());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 namespace {
 constexpr double kLogEpsilon = 1e-6;
 }

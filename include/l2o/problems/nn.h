@@ -18,6 +18,17 @@ namespace problems {
 /// The network of a ClassifierProblem.
 enum class Model { kSoftmax, kMlp, kConv };
 
+/// How θ₀ is drawn (SPEC §8).
+enum class Init {
+  /// L2O-Scale's problem_generator.py: N(0,1)·1.2/√shape[0] for softmax and MLP tensors (biases
+  /// included), N(0, 0.01²) for the convnet.
+  kReference,
+  /// torch::nn::Linear / Conv2d defaults (kaiming_uniform_ with a = √5, so U(−1/√fan_in, 1/√fan_in)
+  /// for weights and biases alike), drawn in torch's [out, in, ...] layout and in its order, so that
+  /// under the same generator the values are exactly those of the torch::nn layers.
+  kTorch,
+};
+
 /// Softmax regression / MLP / convnet classifier with the reference loss:
 /// mean cross-entropy (two classes: sigmoid cross-entropy on logit 0, as the reference does)
 /// + l2 · mean_p ‖p‖² (reference l2_reg_scale 1e-3).
@@ -34,13 +45,14 @@ class ClassifierProblem : public Problem {
     /// Train rows of the meta-objective; 0 = the whole train split.
     int64_t objective_subset = 0;
     double l2 = 1e-3;
+    Init init = Init::kReference;
   };
 
   /// Builds the problem `spec.name()` ∈ {softmax, mlp, conv} on `data`; draws the objective subset
   /// with `gen`. `spec_text` is the name it reports.
   ClassifierProblem(std::string spec_text, Options options, data::DataSplits data, at::Generator& gen);
   /// From `softmax|mlp|conv:dataset=...,hidden=20-20,act=sigmoid,filters=3x3x8-5x5x8,batch=128,
-  /// objective_subset=0,l2=1e-3` or a preset (mnist_mlp, mnist_mlp_relu, mnist_mlp_deeper, mnist_conv,
+  /// objective_subset=0,l2=1e-3,init=reference|torch` or a preset (mnist_mlp, mnist_mlp_relu, mnist_mlp_deeper, mnist_conv,
   /// cifar10_conv) whose keys may be overridden.
   static ProblemPtr from_spec(const Spec& spec, at::Generator& gen);
   /// Expands a preset name into its full spec (other names are returned unchanged).

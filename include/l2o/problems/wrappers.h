@@ -19,6 +19,7 @@ class ProblemWrapper : public Problem {
   torch::Tensor loss(const TensorList& params, const Batch& batch) const override { return inner_->loss(params, batch); }
   Batch sample_batch(at::Generator& gen) const override { return inner_->sample_batch(gen); }
   Batch objective_batch() const override { return inner_->objective_batch(); }
+  Batch train_batch() const override { return inner_->train_batch(); }
   Batch test_batch() const override { return inner_->test_batch(); }
   TensorList perturb_gradients(TensorList grads, at::Generator& gen) const override {
     return inner_->perturb_gradients(std::move(grads), gen);
@@ -65,6 +66,34 @@ class Rescale : public ProblemWrapper {
  private:
   TensorList unscale(const TensorList& params) const;
   double scale_;
+};
+
+/// Task augmentation by reparameterisation (SPEC §8; Celo, learned_optimization's `ReparamWeights`):
+/// the optimizer sees θ' with θ = s ⊙ θ', f(θ') = f_inner(s ⊙ θ'), θ'₀ = θ₀ / s, so ∇_θ' f = s ⊙ ∇f_inner.
+/// The scales are drawn once per instance (one meta-iteration's task), log-uniformly in [min, max],
+/// one per tensor or one per coordinate. Same minimum value. Gradient perturbations of the inner
+/// problem apply to the gradient in θ', as for Rescale.
+class Reparam : public ProblemWrapper {
+ public:
+  enum class Per { kTensor, kCoordinate };
+  /// Draws the scales with `gen` (θ₀'s shapes are read from a copy of `gen`, so the inner problem's
+  /// own draws are not disturbed).
+  Reparam(ProblemPtr inner, double min_scale, double max_scale, Per per, at::Generator& gen);
+  /// `reparam:min=1e-3,max=1e3,per=tensor|coordinate,of=<inline spec>`.
+  static ProblemPtr from_spec(const Spec& spec, at::Generator& gen);
+  std::string name() const override;
+  TensorList init_params(at::Generator& gen) const override;
+  torch::Tensor loss(const TensorList& params, const Batch& batch) const override;
+  double accuracy(const TensorList& params, const Batch& batch) const override;
+  TensorList optimum_params() const override;
+  /// s, one tensor per parameter tensor (shape [] per tensor, the parameter's shape per coordinate).
+  const TensorList& scales() const { return scales_; }
+
+ private:
+  TensorList scaled(const TensorList& params) const;
+  double min_, max_;
+  Per per_;
+  TensorList scales_;
 };
 
 /// f(θ) = log(f_inner(θ) + 10⁻⁶) − log(10⁻⁶) (reference `LogObjective`): ≥ 0 whenever f_inner ≥ 0.
