@@ -283,7 +283,7 @@ const std::map<std::string, NamedSet>& registry() {
       {"nn_families", {"task distribution: mlp_family*3, conv_family*1, both initialisations (SPEC 8)",
                        [] { return nn_families_set(false); }}},
       {"nn_families_reparam", {"nn_families with reparam=0.1..10 on half the draws", [] { return nn_families_set(true); }}},
-      {"generalist", {"nn_families_reparam (4/5 of the draws) and 68 L2O-Scale zoo specs (1/5)", generalist_set}},
+      {"generalist", {"nn_families_reparam (4/5 of the draws) and 51 L2O-Scale zoo specs (1/5)", generalist_set}},
       {"nn_validation", {"validation problems disjoint from the families and the held-out suite", nn_validation_set}},
       {"mnist_mlp_relu", {"MNIST MLP 784-20-10 ReLU (L2O-Entropy meta-test)", [] { return Specs{"mnist_mlp_relu"}; }}},
       {"mnist_mlp_deeper", {"MNIST MLP 784-20-20-10 sigmoid (L2O-Entropy meta-test)",
