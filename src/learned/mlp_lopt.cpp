@@ -44,8 +44,7 @@ std::vector<double> parse_decays(const std::string& key, const std::string& text
 void check_decays(const char* key, const std::vector<double>& decays) {
   L2O_CHECK(!decays.empty(), "mlp_lopt: ", key, " is empty; give at least one decay, e.g. 0.9");
   for (double d : decays)
-    L2O_CHECK(d >= 0 && d < 1, "mlp_lopt: ", key, "='", join_decays(decays), "' has decay ", d,
-              " outside [0, 1)");
+    L2O_CHECK(d >= 0 && d < 1, "mlp_lopt: ", key, "='", join_decays(decays), "' has decay ", d, " outside [0, 1)");
 }
 
 // The reference's param_to_decay(decay_to_param(β₀) + δ) = 1 − (1 − β₀)·exp(10δ).

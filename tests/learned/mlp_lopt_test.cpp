@@ -150,7 +150,9 @@ TEST(MlpLopt, AccumulatorsFeaturesAndStepMatchAHandComputation) {
   const Rows a1 = {{0.5, -1.0, 2.0}, {0.1, 0.3, -0.7}}, a2 = {{-0.2, 0.8, 1.5}, {0.6, -0.4, 0.9}};
   const std::vector<double> v1 = {1.0, -0.5, 0.25}, v2 = {0.3, 0.7, -1.2};
   const double s1 = 0.4, s2 = -0.9;
-  auto t2 = [](const Rows& r) { return torch::tensor({r[0][0], r[0][1], r[0][2], r[1][0], r[1][1], r[1][2]}, torch::kDouble).view({2, 3}); };
+  auto t2 = [](const Rows& r) {
+    return torch::tensor({r[0][0], r[0][1], r[0][2], r[1][0], r[1][1], r[1][2]}, torch::kDouble).view({2, 3});
+  };
   const TensorList p0 = {torch::tensor({{1.0, 2.0, -1.0}, {0.5, 0.0, 3.0}}, torch::kDouble),
                          torch::tensor({-1.0, 0.2, 0.7}, torch::kDouble), torch::tensor(1.5, torch::kDouble)};
   const TensorList g1 = {t2(a1), torch::tensor(v1, torch::kDouble), torch::tensor(s1, torch::kDouble)};
@@ -325,8 +327,7 @@ TEST(MlpLopt, SpecRoundTripAndClearErrors) {
   EXPECT_NE(message("mlp_lopt:step_mult=-1").find("step_mult=-1"), std::string::npos);
   EXPECT_NE(message("mlp_lopt:momentum_decays=0.9/1/0.999").find("decay 1 outside"), std::string::npos);
   EXPECT_NE(message("mlp_lopt:momentum_decays=0.9//0.99").find("joined by '/'"), std::string::npos);
-  EXPECT_NE(message("mlp_lopt:adafactor_decays=0.9/0.99").find("as many decays as momentum_decays"),
-            std::string::npos);
+  EXPECT_NE(message("mlp_lopt:adafactor_decays=0.9/0.99").find("as many decays as momentum_decays"), std::string::npos);
   EXPECT_NE(message("mlp_lopt:rms_decays=0.9/0.99").find("one decay or as many"), std::string::npos);
   EXPECT_THROW(learned::make_rule("mlp_lopt:hiden_size=4"), Error);
 }

@@ -73,8 +73,8 @@ class MlpLopt : public optim::UpdateRule, public torch::nn::Module {
 
  private:
   struct TensorStep;
-  TensorStep step_tensor(const torch::Tensor& param, const torch::Tensor& grad, const optim::State& state,
-                         size_t index, int64_t step) const;
+  TensorStep step_tensor(const torch::Tensor& param, const torch::Tensor& grad, const optim::State& state, size_t index,
+                         int64_t step) const;
 
   MlpLoptOptions options_;
   std::vector<torch::Tensor> weights_, biases_;
