@@ -34,7 +34,7 @@ struct TrainArgs {
 
 void add_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "meta-train a learned optimizer by truncated BPTT");
+  auto* cmd = app.add_subcommand("train", "meta-train a learned optimizer (truncated BPTT, ES or PES)");
   add_config_option(cmd);
   auto& o = args->options;
   // CLI11 writes into plain variables; the options struct is refilled from them in the callback.
@@ -112,6 +112,18 @@ void add_train(CLI::App& app) {
   cmd->add_option("--mt_ratio", o.mt_ratio(), "probability of an imitation meta-iteration")->capture_default_str();
   cmd->add_option("--mt_k", o.mt_k(), "teacher steps per learned step")->capture_default_str();
   cmd->add_option("--mt_teacher", o.mt_teacher(), "teacher rule spec (adam:lr=0.01, rmsprop:lr=..., nag:lr=...)")
+      ->capture_default_str();
+  // Meta-gradient estimators (SPEC §7, docs/estimators.md).
+  cmd->add_option("--estimator", o.estimator(),
+                  "meta-gradient estimator: tbptt (truncated backprop), es (antithetic truncated ES) or pes "
+                  "(persistent ES, unbiased over the horizon); es and pes take 2*es_pairs+1 forward unrolls per truncation")
+      ->capture_default_str();
+  cmd->add_option("--es_sigma", o.es_sigma(), "es/pes: standard deviation of the perturbations of phi")
+      ->capture_default_str();
+  cmd->add_option("--es_pairs", o.es_pairs(), "es/pes: antithetic pairs per task and truncation")->capture_default_str();
+  cmd->add_option("--es_cap_factor", o.es_cap_factor(),
+                  "es/pes: blow-up cap; a truncation's loss is at most its value at f = factor * f0 every step, "
+                  "and a diverged perturbed run scores that")
       ->capture_default_str();
   // Distributed meta-training (SPEC §6.2, docs/distributed.md): under torchrun each process is a rank.
   cmd->add_option("--tasks_per_worker", o.tasks_per_worker(),

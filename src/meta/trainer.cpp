@@ -4,6 +4,7 @@
 #include <l2o/io/checkpoint.h>
 #include <l2o/io/files.h>
 #include <l2o/learned/registry.h>
+#include <l2o/meta/estimator.h>
 #include <l2o/meta/trainer.h>
 
 #include <nlohmann/json.hpp>
@@ -55,6 +56,11 @@ void TrainOptions::validate() const {
   L2O_CHECK(mt_ratio() >= 0 && mt_ratio() <= 1, "mt_ratio=", mt_ratio(), " must lie in [0, 1]");
   L2O_CHECK(mt_k() >= 1, "mt_k=", mt_k(), " must be >= 1");
   L2O_CHECK(tasks_per_worker() >= 1, "tasks_per_worker=", tasks_per_worker(), " must be >= 1");
+  const EstimatorType type = parse_estimator(estimator());
+  EstimatorOptions().type(type).sigma(es_sigma()).pairs(es_pairs()).cap_factor(es_cap_factor()).validate();
+  L2O_CHECK(type == EstimatorType::kTbptt || !if_mt(), "if_mt (imitation) needs estimator=tbptt: its loss is a ",
+            "per-step regression onto the teacher that backpropagation differentiates exactly; estimator=",
+            estimator(), " would only add noise (turn if_mt off or use estimator=tbptt)");
 }
 
 std::vector<int64_t> parse_horizons(const std::string& text) {
@@ -100,7 +106,9 @@ nlohmann::json TrainOptions::to_json() const {
           {"cl_horizons", cl_horizons()},         {"min_num_eval", min_num_eval()},
           {"if_mt", if_mt()},                     {"mt_ratio", mt_ratio()},
           {"mt_k", mt_k()},                       {"mt_teacher", mt_teacher()},
-          {"tasks_per_worker", tasks_per_worker()}};
+          {"tasks_per_worker", tasks_per_worker()}, {"estimator", estimator()},
+          {"es_sigma", es_sigma()},               {"es_pairs", es_pairs()},
+          {"es_cap_factor", es_cap_factor()}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
@@ -130,6 +138,9 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
     o.mt_ratio(j.value("mt_ratio", d.mt_ratio())).mt_k(j.value("mt_k", d.mt_k()));
     o.mt_teacher(j.value("mt_teacher", d.mt_teacher()));
     o.tasks_per_worker(j.value("tasks_per_worker", d.tasks_per_worker()));
+    // Runs saved before the estimators existed were trained by truncated BPTT.
+    o.estimator(j.value("estimator", d.estimator())).es_sigma(j.value("es_sigma", d.es_sigma()));
+    o.es_pairs(j.value("es_pairs", d.es_pairs())).es_cap_factor(j.value("es_cap_factor", d.es_cap_factor()));
   } catch (const nlohmann::json::exception& e) {
     L2O_FAIL("bad training options record: ", e.what());
   }
@@ -151,6 +162,11 @@ Trainer::Trainer(TrainOptions options, std::shared_ptr<Communicator> comm)
   L2O_CHECK(rule_->module() != nullptr, "optimizer '", rule_->name(),
             "' has no learned parameters to meta-train (pick a learned one, e.g. lstm)");
   reduction_ = std::make_unique<MetaGradientReduction>(rule_->module()->parameters(), std::move(comm));
+  estimator_ = make_estimator(*rule_, EstimatorOptions()
+                                          .type(parse_estimator(options_.estimator()))
+                                          .sigma(options_.es_sigma())
+                                          .pairs(options_.es_pairs())
+                                          .cap_factor(options_.es_cap_factor()));
   counters_.world_size = reduction_->world_size();
   // Only rank 0 writes: the other ranks' machines need not see the output folder.
   if (root() && !options_.output_dir().empty()) io::ensure_writable_dir(options_.output_dir());
@@ -295,6 +311,8 @@ struct Task {
   bool done = false;
   int64_t index = 0;
   double last_loss = 0;
+  /// The estimator's own state of this inner problem (PES's pairs), if any.
+  std::unique_ptr<EstimatorState> estimator_state;
 };
 }  // namespace
 
@@ -338,6 +356,7 @@ void Trainer::train_tasks(IterationRecord& rec) {
       torch::NoGradGuard no_grad;
       uo.f0 = task.problem->loss(task.traj.params, task.problem->objective_batch()).item<double>();
     }
+    task.estimator_state = estimator_->start(task.traj);
     tasks.push_back(std::move(task));
   }
   rec.num_steps = tasks.front().total_steps;
@@ -359,16 +378,13 @@ void Trainer::train_tasks(IterationRecord& rec) {
       ++task.index;
       uo.alpha = regularize && options_.reg_optimizer() ? options_.alpha() : 0;
       uo.beta = regularize && options_.reg_optimizee() ? options_.beta() : 0;
-      UnrollResult r = unroll(*rule_, *task.problem, task.traj, uo, task.gen);
+      TruncationResult r = estimator_->truncate(*task.problem, task.traj, uo, task.gen, task.estimator_state.get());
       local.regularizer += r.regularizer;
       local.hvps += static_cast<double>(r.hvps);
-      const double meta_loss = r.meta_loss.defined() ? r.meta_loss.item<double>() : std::nan("");
-      if (std::isfinite(meta_loss)) {
-        meta_optimizer_->zero_grad();
-        r.meta_loss.backward();
+      if (r.has_gradient) {
         local.nonfinite_entries += static_cast<double>(sanitize_gradients(params, options_.clip_value()));
         reduction_->add_gradient();
-        local.loss_sum += meta_loss;
+        local.loss_sum += r.meta_loss;
         local.contributions += 1;
       }
       if (!r.losses.empty()) task.last_loss = r.losses.back();

@@ -149,6 +149,19 @@ TEST(Cli, ConfigEqualsFlags) {
   EXPECT_EQ(column(slurp(a + "/train_log.csv")), column(slurp(b + "/train_log.csv")));
 }
 
+// Issue 12's bad input: families (SPEC §8).
+TEST(Cli, BadFamilyKeysAndRanges) {
+  const std::string out = work() + "/run_family";
+  expect_one_line_error(run("train --optimizer hrnn --problem mlp_family:widht=16..32 --output_dir " + out),
+                        "unknown option 'widht' for 'mlp_family'");
+  expect_one_line_error(run("train --optimizer hrnn --problem mlp_family:width=64..16 --output_dir " + out),
+                        "width='64..16' is an empty range");
+  expect_one_line_error(run("eval --optimizer adam --problem conv_family:act= --output_dir " + out), "empty choice");
+  expect_one_line_error(
+      run("train --optimizer hrnn --problem mnist_mlp --validation_problem mlp_family:depth=3..1 --output_dir " + out),
+      "depth='3..1' is an empty range");
+}
+
 // Issue 3's bad input: zoo specs, data sets and checkpoints of the wrong optimizer.
 TEST(Cli, BadZooSpecsAndDataSets) {
   const std::string out = work() + "/run4";

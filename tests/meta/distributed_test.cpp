@@ -290,3 +290,31 @@ TEST(Distributed, EveryTrainingOptionWorksDistributedWithTheSameResult) {
     EXPECT_GT(imitation, 0) << "no imitation task was drawn: the test shows nothing";
   }
 }
+
+// The estimators add their estimates through the same reduction: ES and PES with 2 ranks × 1 task
+// train the φ of 1 process × 2 tasks, bit for bit.
+TEST(Distributed, EsAndPesTwoRanksOfOneTaskEqualOneProcessOfTwoTasks) {
+  for (const std::string estimator : {"es", "pes"}) {
+    const auto options = meta::TrainOptions()
+                             .optimizer("lstm:output_scale=0.1,hidden_size=4")
+                             .problem("dm_quadratic:batch=4,dim=3")
+                             .num_steps(8)
+                             .unroll_length(4)
+                             .meta_lr(0.01)
+                             .evaluation_period(0)
+                             .meta_iterations(3)
+                             .estimator(estimator)
+                             .es_pairs(2)
+                             .seed(4);
+    meta::Trainer single(meta::TrainOptions(options).tasks_per_worker(2));
+    std::vector<uint64_t> expected;
+    while (!single.finished()) expected.push_back(single.step().phi_checksum);
+    std::vector<std::vector<uint64_t>> seen(2);
+    on_ranks(2, [&](int rank, meta::Communicator& comm) {
+      meta::Trainer trainer(options, std::shared_ptr<meta::Communicator>(&comm, [](meta::Communicator*) {}));
+      while (!trainer.finished()) seen[rank].push_back(trainer.step().phi_checksum);
+    });
+    EXPECT_EQ(seen[0], expected) << estimator;
+    EXPECT_EQ(seen[1], expected) << estimator;
+  }
+}

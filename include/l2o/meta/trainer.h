@@ -1,7 +1,7 @@
 #pragma once
-/// Meta-training by truncated BPTT (SPEC §3): sample a problem, cut its trajectory of `num_steps`
-/// into unrolls of `unroll_length`, take one meta-gradient step per unroll, validate on fixed fresh
-/// problems every `evaluation_period` meta-iterations, keep the best and the latest checkpoint.
+/// Meta-training by truncated BPTT (SPEC §3) or ES/PES (SPEC §7): sample a problem, cut its trajectory
+/// of `num_steps` into unrolls of `unroll_length`, take one meta-gradient step per unroll, validate on
+/// fixed fresh problems every `evaluation_period` meta-iterations, keep the best and the latest checkpoint.
 #include <l2o/meta/reduction.h>
 #include <l2o/meta/unroll.h>
 #include <l2o/problems/registry.h>
@@ -98,6 +98,14 @@ struct TrainOptions {
   /// Trajectories per process per meta-iteration (SPEC §6.2): each meta-step averages the
   /// meta-gradients of tasks_per_worker × world size tasks, each its own problem and draws.
   TORCH_ARG(int64_t, tasks_per_worker) = 1;
+  /// Meta-gradient estimator (SPEC §7, docs/estimators.md): tbptt (truncated BPTT, the seeds'), es
+  /// (antithetic truncated ES) or pes (persistent ES, unbiased over the horizon). ES and PES run
+  /// 2·es_pairs + 1 forward unrolls per truncation and ignore second_derivatives (they estimate the
+  /// full derivative); es_cap_factor·f₀ is their blow-up cap (see meta::EstimatorOptions).
+  TORCH_ARG(std::string, estimator) = "tbptt";
+  TORCH_ARG(double, es_sigma) = 0.01;
+  TORCH_ARG(int64_t, es_pairs) = 8;
+  TORCH_ARG(double, es_cap_factor) = 1e3;
 
  public:
   /// Throws l2o::Error naming the bad value and the fix.
@@ -165,6 +173,8 @@ struct Horizon {
 /// Draws (sampled) or computes (fixed) the horizon of a meta-iteration from the options.
 Horizon draw_horizon(const TrainOptions& options, at::Generator& gen);
 
+class Estimator;
+
 class Trainer {
  public:
   /// A new run: builds the rule from options.optimizer with φ seeded by options.seed. With a
@@ -223,6 +233,8 @@ class Trainer {
   bool log_started_ = false;
   /// Combines the tasks of a meta-step, over the ranks when distributed.
   std::unique_ptr<MetaGradientReduction> reduction_;
+  /// Gives each task's meta-gradient estimate of a truncation (tbptt, es or pes).
+  std::unique_ptr<Estimator> estimator_;
 };
 
 }  // namespace meta
