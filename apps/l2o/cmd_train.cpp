@@ -87,6 +87,9 @@ void add_train(CLI::App& app) {
                   "sampled horizons: minimum steps per unroll")->capture_default_str();
   cmd->add_option("--max_num_itr_partial_unroll", o.max_num_itr_partial_unroll(),
                   "sampled horizons: clip steps per unroll (0 = off)")->capture_default_str();
+  cmd->add_option("--validation_problem", o.validation_problem(),
+                  "problem set that validation (and best.pt) uses, disjoint from training (SPEC §8); "
+                  "empty = fresh draws of --problem")->capture_default_str();
   cmd->add_option("--max_seconds", o.max_seconds(), "stop after this many seconds of meta-training (0 = no budget)")
       ->capture_default_str();
   // L2O-Entropy (SPEC §4), under the reference's flag names.

@@ -87,6 +87,7 @@ std::vector<int64_t> parse_horizons(const std::string& text) {
 
 nlohmann::json TrainOptions::to_json() const {
   return {{"optimizer", optimizer()},           {"problem", problem()},
+          {"validation_problem", validation_problem()},
           {"meta_iterations", meta_iterations()}, {"num_steps", num_steps()},
           {"unroll_length", unroll_length()},     {"objective", objective()},
           {"fix_unroll", fix_unroll()},           {"num_unroll_scale", num_unroll_scale()},
@@ -138,6 +139,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
     o.mt_ratio(j.value("mt_ratio", d.mt_ratio())).mt_k(j.value("mt_k", d.mt_k()));
     o.mt_teacher(j.value("mt_teacher", d.mt_teacher()));
     o.tasks_per_worker(j.value("tasks_per_worker", d.tasks_per_worker()));
+    o.validation_problem(j.value("validation_problem", d.validation_problem()));
     // Runs saved before the estimators existed were trained by truncated BPTT.
     o.estimator(j.value("estimator", d.estimator())).es_sigma(j.value("es_sigma", d.es_sigma()));
     o.es_pairs(j.value("es_pairs", d.es_pairs())).es_cap_factor(j.value("es_cap_factor", d.es_cap_factor()));
@@ -148,7 +150,11 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
 }
 
 Trainer::Trainer(TrainOptions options, std::shared_ptr<Communicator> comm)
-    : options_(std::move(options)), problems_(problems::ProblemSet::parse(options_.problem())) {
+    : options_(std::move(options)),
+      problems_(problems::ProblemSet::parse(options_.problem())),
+      validation_problems_(options_.validation_problem().empty()
+                               ? problems_
+                               : problems::ProblemSet::parse(options_.validation_problem())) {
   options_.validate();
   {
     // φ's initial draw comes from the run's seed, not from whatever the global generator holds. The
@@ -508,7 +514,13 @@ double Trainer::validate() {
   double total = 0;
   for (int64_t e = 0; e < options_.evaluation_epochs(); ++e) {
     auto gen = make_generator(static_cast<uint64_t>(options_.seed()), Stream::kValidation, static_cast<uint64_t>(e));
-    const problems::ProblemPtr problem = problems_.sample(gen);
+    // A validation set given on its own is cycled through in order, so that every one of its
+    // problems is scored (with evaluation_epochs >= its size); the training set is sampled as before.
+    const auto& specs = validation_problems_.specs();
+    const problems::ProblemPtr problem =
+        options_.validation_problem().empty()
+            ? validation_problems_.sample(gen)
+            : problems::make_problem(specs[static_cast<size_t>(e) % specs.size()].first, gen);
     const std::vector<double> f = run_inner(*rule_, *problem, problem->init_params(gen), steps, gen);
     if (static_cast<int64_t>(f.size()) < steps + 1) return std::numeric_limits<double>::infinity();
     double value = 0;

@@ -160,3 +160,26 @@ TEST(Trainer, SampledHorizonsRunAndAreLogged) {
   meta::Trainer t2(o);
   EXPECT_EQ(t2.step().steps, r.steps);
 }
+
+TEST(Trainer, ValidationRunsOnTheValidationSetWhenOneIsGiven) {
+  // Training on quadratics, validating on Rosenbrock and Booth: the validation score is the mean, over
+  // the fixed validation draws (the set's problems in turn), of Σ_t f(θ_t), and differs from
+  // validating on the training set.
+  const auto options = tiny().evaluation_epochs(3);
+  meta::Trainer same(options);
+  meta::Trainer held_out(meta::TrainOptions(options).validation_problem("rosenbrock;booth"));
+  const double v_same = same.validate(), v_held = held_out.validate();
+  double expected = 0;
+  for (int64_t e = 0; e < 3; ++e) {
+    auto gen = make_generator(3, Stream::kValidation, static_cast<uint64_t>(e));
+    const auto problem = problems::make_problem(e % 2 == 0 ? "rosenbrock" : "booth", gen);
+    const auto f = meta::run_inner(*held_out.rule(), *problem, problem->init_params(gen), 20, gen);
+    ASSERT_EQ(f.size(), 21u);
+    for (size_t t = 1; t < f.size(); ++t) expected += f[t];
+  }
+  EXPECT_NEAR(v_held, expected / 3, 1e-9 * std::abs(expected));
+  EXPECT_GT(std::abs(v_held - v_same), 1e-3 * std::abs(v_same));
+  // The option travels in checkpoints and a bad set is one clear error.
+  EXPECT_EQ(meta::TrainOptions::from_json(held_out.options().to_json()).validation_problem(), "rosenbrock;booth");
+  EXPECT_THROW(meta::Trainer(meta::TrainOptions(options).validation_problem("no_such_problem")), Error);
+}

@@ -30,6 +30,9 @@ struct TrainOptions {
   TORCH_ARG(std::string, optimizer) = "lstm";
   /// Problem set, e.g. `dm_quadratic:batch=128,dim=10`.
   TORCH_ARG(std::string, problem) = "dm_quadratic";
+  /// Problem set of validation (SPEC §8: best.pt is chosen on problems disjoint from training);
+  /// "" validates on fresh draws of `problem` (the seeds' behaviour).
+  TORCH_ARG(std::string, validation_problem) = "";
   TORCH_ARG(int64_t, meta_iterations) = 100;
   /// Inner steps per meta-iteration (DM: 100).
   TORCH_ARG(int64_t, num_steps) = 100;
@@ -223,6 +226,8 @@ class Trainer {
   TrainOptions options_;
   optim::RulePtr rule_;
   problems::ProblemSet problems_;
+  /// The validation set: validation_problem, or problems_ when that is empty.
+  problems::ProblemSet validation_problems_;
   std::unique_ptr<torch::optim::Optimizer> meta_optimizer_;
   TrainerCounters counters_;
   /// The teacher of imitation meta-iterations (if_mt).
