@@ -215,7 +215,8 @@ void add_train(CLI::App& app) {
     trainer->run(args->quiet);
     if (!root) return;
     const std::string dir = trainer->options().output_dir();
-    if (args->plot && !dir.empty()) {
+    // A run of 0 meta-iterations (e.g. to save an untrained φ as latest.pt) has no log to draw.
+    if (args->plot && !dir.empty() && std::filesystem::exists(dir + "/train_log.csv")) {
       eval::plot_csv(dir + "/meta_loss.png", dir + "/train_log.csv", {"meta_loss", "validation"},
                      "meta-training: " + trainer->options().optimizer() + " on " + trainer->options().problem(), true);
     }
