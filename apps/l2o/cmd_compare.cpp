@@ -6,7 +6,6 @@
 #include <l2o/core/progress.h>
 #include <l2o/core/spec.h>
 #include <l2o/eval/report.h>
-#include <l2o/io/checkpoint.h>
 #include <l2o/io/files.h>
 #include <l2o/learned/registry.h>
 #include <l2o/problems/registry.h>
@@ -48,66 +47,38 @@ void add_compare(CLI::App& app) {
   cmd->callback([a] {
     apply_threads(a->threads);
     // Everything is checked before any work, so bad input leaves no files behind.
-    std::vector<std::pair<std::string, optim::RulePtr>> learned_rules;
-    for (const auto& item : a->checkpoints) {
-      const auto eq = item.find('=');
-      const std::string path = eq == std::string::npos ? item : item.substr(eq + 1);
-      optim::RulePtr rule = io::load_rule(path);
-      learned_rules.emplace_back(eq == std::string::npos ? rule->name() + " (learned)" : item.substr(0, eq), rule);
-    }
+    const std::vector<eval::LabelledRule> learned_rules = load_labelled_checkpoints(a->checkpoints);
     // A baseline is `spec` (tuned over --lr_grid), `spec@lr1/lr2/...` (tuned over its own grid) or
-    // `spec` with lr=... (run at that rate only).
+    // `spec` with lr=... (run at that rate only, not tuned).
     const auto default_lrs = parse_doubles(a->lr_grid, "--lr_grid");
-    std::vector<std::string> baselines;
-    std::vector<std::vector<double>> baseline_lrs;
+    std::vector<eval::Baseline> baselines;
     for (const auto& item : split(a->baselines, ',')) {
       const auto at = item.find('@');
-      baselines.push_back(item.substr(0, at));
-      baseline_lrs.push_back(at == std::string::npos ? default_lrs
-                                                     : parse_doubles(item.substr(at + 1), "the grid of '" + item + "'", '/'));
-      learned::make_rule(baselines.back());
+      eval::Baseline b{item.substr(0, at), at == std::string::npos
+                                               ? default_lrs
+                                               : parse_doubles(item.substr(at + 1), "the grid of '" + item + "'", '/')};
+      if (Spec::parse(b.spec).has("lr")) b.lrs.clear();
+      learned::make_rule(b.spec);
+      baselines.push_back(std::move(b));
     }
     problems::ProblemSet::parse(a->options.problem);
     io::ensure_writable_dir(a->output_dir);
 
-    std::vector<eval::Curves> curves;
-    std::vector<eval::Summary> summaries;
-    nlohmann::json grids = nlohmann::json::object();
-    // The progress line counts seeds: one per learned rule, one per grid point of every baseline.
-    // A baseline given with its rate (adam:lr=0.001) is run at that rate only, not tuned.
-    auto fixed_rate = [](const std::string& b) { return Spec::parse(b).has("lr"); };
-    int64_t configs = static_cast<int64_t>(learned_rules.size());
-    for (size_t i = 0; i < baselines.size(); ++i)
-      configs += fixed_rate(baselines[i]) ? 1 : static_cast<int64_t>(baseline_lrs[i].size());
-    const int64_t runs = configs * a->options.seeds;
-    Progress progress("compare", runs);
+    // The progress line counts one-seed runs: one per learned rule, one per grid point of every baseline.
+    Progress progress("compare", eval::compare_runs(learned_rules.size(), baselines, a->options.seeds));
     int64_t done = 0;
-    std::string current;
-    eval::EvalOptions options = a->options;
-    options.on_seed_done = [&] { progress.update(++done, current); };
-    for (const auto& lr : learned_rules) {
-      current = lr.first;
-      curves.push_back(eval::evaluate_rule(*lr.second, options, lr.first));
-      summaries.push_back(eval::summarize(curves.back(), options.num_steps));
-    }
-    nlohmann::json grid_rates = nlohmann::json::object();
-    for (size_t i = 0; i < baselines.size(); ++i) {
-      const std::string& b = baselines[i];
-      current = b;
-      if (fixed_rate(b)) {
-        const Spec spec = Spec::parse(b);
-        const std::string label = spec.name() + " (lr " + format_double(spec.get_double("lr", 0)) + ", fixed)";
-        curves.push_back(eval::evaluate_rule(*learned::make_rule(b), options, label));
-        summaries.push_back(eval::summarize(curves.back(), options.num_steps));
-        continue;
-      }
-      grid_rates[b] = baseline_lrs[i];
-      eval::GridResult g = eval::best_of_grid(b, baseline_lrs[i], options);
-      for (const auto& s : g.scores) grids[b].push_back({{"lr", s.first}, {"score", s.second}});
-      curves.push_back(std::move(g.best));
-      summaries.push_back(eval::summarize(curves.back(), options.num_steps));
-    }
+    const eval::Comparison result = eval::compare(learned_rules, baselines, a->options, 0,
+                                                  [&](const std::string& label) { progress.update(++done, label); });
     progress.finish();
+    const std::vector<eval::Curves>& curves = result.curves;
+    const std::vector<eval::Summary>& summaries = result.summaries;
+    nlohmann::json grids = nlohmann::json::object(), grid_rates = nlohmann::json::object();
+    for (size_t i = 0; i < baselines.size(); ++i) {
+      if (baselines[i].lrs.empty()) continue;
+      grid_rates[baselines[i].spec] = baselines[i].lrs;
+      for (const auto& s : result.baselines[i].scores)
+        grids[baselines[i].spec].push_back({{"lr", s.first}, {"score", s.second}});
+    }
     const nlohmann::json meta = {{"problem", a->options.problem}, {"num_steps", a->options.num_steps},
                                  {"seeds", a->options.seeds},     {"seed", a->options.seed},
                                  {"lr_grid", grid_rates},                {"grid_scores", grids},

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <l2o/io/checkpoint.h>
 #include <l2o/io/config.h>
 
 #include <algorithm>
@@ -96,6 +97,17 @@ std::string with_config_origin(const ExpandedArgs& args, const std::string& mess
     }
   }
   return message;
+}
+
+std::vector<eval::LabelledRule> load_labelled_checkpoints(const std::vector<std::string>& items) {
+  std::vector<eval::LabelledRule> out;
+  for (const auto& item : items) {
+    const auto eq = item.find('=');
+    const std::string path = eq == std::string::npos ? item : item.substr(eq + 1);
+    optim::RulePtr rule = io::load_rule(path);
+    out.emplace_back(eq == std::string::npos ? rule->name() + " (learned)" : item.substr(0, eq), rule);
+  }
+  return out;
 }
 
 std::vector<std::string> split(const std::string& text, char sep) {

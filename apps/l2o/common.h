@@ -17,6 +17,10 @@ void add_eval(CLI::App& app);
 void add_compare(CLI::App& app);
 void add_problems(CLI::App& app);
 void add_hessian(CLI::App& app);
+void add_suite(CLI::App& app);
+
+/// Loads `--checkpoint` items, each PATH or LABEL=PATH (default label "<rule name> (learned)").
+std::vector<eval::LabelledRule> load_labelled_checkpoints(const std::vector<std::string>& items);
 
 /// Adds --problem, --num_steps, --seeds and --seed of a meta-test.
 void add_eval_options(CLI::App* cmd, eval::EvalOptions* options);

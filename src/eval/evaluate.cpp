@@ -26,6 +26,16 @@ std::pair<double, double> mean_se(const std::vector<double>& xs) {
   var /= static_cast<double>(xs.size() - 1);
   return {mean, std::sqrt(var / static_cast<double>(xs.size()))};
 }
+
+// The rows of EvalOptions::record_rows: one draw per base seed, outside the per-seed streams 0..seeds-1.
+constexpr uint64_t kRecordRowsCounter = 0x5245434f524453ull;
+
+problems::Batch record_subset(const problems::Batch& b, int64_t rows, int64_t seed) {
+  if (b.empty() || rows <= 0 || rows >= b.inputs.size(0)) return b;
+  auto gen = make_generator(static_cast<uint64_t>(seed), Stream::kTest, kRecordRowsCounter);
+  const auto index = torch::randperm(b.inputs.size(0), gen, torch::kLong).narrow(0, 0, rows);
+  return {b.inputs.index_select(0, index), b.targets.defined() ? b.targets.index_select(0, index) : b.targets};
+}
 }  // namespace
 
 Curves evaluate_rule(const optim::UpdateRule& rule, const EvalOptions& options, const std::string& label) {
@@ -60,6 +70,12 @@ void run_seed(const optim::UpdateRule& rule, const problems::Problem& problem, T
   }
   double step_seconds = 0;
   int64_t steps_since_record = 0;
+  problems::Batch train, test;
+  if (recording) {
+    L2O_CHECK(options.record_rows >= 0, "record_rows=", options.record_rows, " must be >= 0 (0 = whole splits)");
+    train = record_subset(problem.train_batch(), options.record_rows, options.seed);
+    test = record_subset(problem.test_batch(), options.record_rows, options.seed);
+  }
   auto norm = [](const TensorList& xs) {
     double sq = 0;
     for (const auto& x : xs) sq += x.detach().to(torch::kDouble).pow(2).sum().item<double>();
@@ -85,7 +101,6 @@ void run_seed(const optim::UpdateRule& rule, const problems::Problem& problem, T
       torch::NoGradGuard no_grad;
       Record r;
       r.step = t;
-      const auto train = problem.train_batch(), test = problem.test_batch();
       r.train_loss = problem.loss(params, train).item<double>();
       r.train_accuracy = problem.accuracy(params, train);
       r.test_loss = test.empty() ? std::nan("") : problem.loss(params, test).item<double>();
@@ -176,6 +191,69 @@ GridResult best_of_grid(const std::string& base_spec, const std::vector<double>&
   }
   result.best.label = Spec::parse(base_spec).name() + " (lr " + format_double(result.best_lr) + ")";
   return result;
+}
+
+namespace {
+int64_t grid_seed_count(int64_t grid_seeds, int64_t seeds) {
+  return grid_seeds > 0 && grid_seeds < seeds ? grid_seeds : seeds;
+}
+}  // namespace
+
+int64_t compare_runs(size_t learned, const std::vector<Baseline>& baselines, int64_t seeds, int64_t grid_seeds) {
+  const int64_t g = grid_seed_count(grid_seeds, seeds);
+  int64_t runs = static_cast<int64_t>(learned) * seeds;
+  for (const auto& b : baselines)
+    runs += b.lrs.empty() ? seeds : static_cast<int64_t>(b.lrs.size()) * g + (g < seeds ? seeds : 0);
+  return runs;
+}
+
+Comparison compare(const std::vector<LabelledRule>& learned, const std::vector<Baseline>& baselines,
+                   const EvalOptions& options, int64_t grid_seeds,
+                   const std::function<void(const std::string&)>& on_seed_done) {
+  Comparison out;
+  std::string current;
+  EvalOptions o = options;
+  o.on_seed_done = [&] {
+    if (options.on_seed_done) options.on_seed_done();
+    if (on_seed_done) on_seed_done(current);
+  };
+  auto add = [&](Curves c) {
+    out.summaries.push_back(summarize(c, o.num_steps));
+    out.curves.push_back(std::move(c));
+  };
+  for (const auto& [label, rule] : learned) {
+    L2O_CHECK(rule != nullptr, "learned optimizer '", label, "' is null");
+    current = label;
+    add(evaluate_rule(*rule, o, label));
+  }
+  for (const auto& b : baselines) {
+    current = b.spec;
+    BaselineResult r;
+    r.spec = b.spec;
+    if (b.lrs.empty()) {
+      const Spec spec = Spec::parse(b.spec);
+      r.lr = spec.has("lr") ? spec.get_double("lr", 0) : std::nan("");
+      const std::string label = spec.has("lr") ? spec.name() + " (lr " + format_double(r.lr) + ", fixed)" : b.spec;
+      add(evaluate_rule(*learned::make_rule(b.spec), o, label));
+      out.baselines.push_back(std::move(r));
+      continue;
+    }
+    // Tuning on fewer seeds saves time; the chosen rate is then judged on every seed like the rest.
+    EvalOptions grid = o;
+    grid.seeds = grid_seed_count(grid_seeds, o.seeds);
+    GridResult g = best_of_grid(b.spec, b.lrs, grid);
+    r.lr = g.best_lr;
+    r.scores = g.scores;
+    if (grid.seeds < o.seeds) {
+      Spec spec = Spec::parse(b.spec);
+      spec.set("lr", g.best_lr);
+      const std::string label = g.best.label;
+      g.best = evaluate_rule(*learned::make_rule(spec.str()), o, label);
+    }
+    add(std::move(g.best));
+    out.baselines.push_back(std::move(r));
+  }
+  return out;
 }
 
 }  // namespace eval

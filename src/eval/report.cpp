@@ -30,8 +30,8 @@ std::string quote(const std::string& s) {
   for (char c : s) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
   return out + "\"";
 }
+}  // namespace
 
-// Runs gnuplot on `script`; the script and data files are temporary.
 void run_gnuplot(const std::string& script_path) {
   const std::string cmd = "gnuplot " + script_path + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
@@ -43,7 +43,6 @@ void run_gnuplot(const std::string& script_path) {
   L2O_CHECK(status == 0, "gnuplot failed (install the Debian package gnuplot-nox): ",
             output.substr(0, output.find('\n')));
 }
-}  // namespace
 
 std::string curves_csv(const std::vector<Curves>& curves) {
   std::ostringstream out;
@@ -231,8 +230,15 @@ std::string write_report(const std::string& dir, const std::vector<Curves>& curv
   if (records) {
     io::write_text_atomic(dir + "/records.csv", records_csv(curves));
     plot_records(dir + "/train_loss", curves, "train_loss", title + " (full train split)", true);
-    plot_records(dir + "/test_loss", curves, "test_loss", title + " (test split)", true);
-    plot_records(dir + "/test_accuracy", curves, "test_accuracy", title + " (test split)", false);
+    // Problems without a test split (the zoo's) have no test values to draw.
+    bool has_test = false;
+    for (const auto& c : curves)
+      for (const auto& rs : c.records)
+        for (const auto& r : rs) has_test = has_test || std::isfinite(r.test_loss);
+    if (has_test) {
+      plot_records(dir + "/test_loss", curves, "test_loss", title + " (test split)", true);
+      plot_records(dir + "/test_accuracy", curves, "test_accuracy", title + " (test split)", false);
+    }
   }
   return table;
 }

@@ -83,6 +83,17 @@ TEST(Cli, UnknownProblemOrOptimizer) {
   expect_one_line_error(run("train --bogus_flag 3"), "bogus_flag");
 }
 
+TEST(Cli, UnknownSuiteListsTheKnownOnes) {
+  const std::string out = work() + "/suite_out";
+  const auto r = run("suite heldout_v0 -o " + out);
+  expect_one_line_error(r, "unknown suite 'heldout_v0'");
+  EXPECT_NE(r.err.find("heldout_v1"), std::string::npos) << r.err;
+  EXPECT_TRUE(empty_or_missing(out));
+  const auto list = run("suite --list");
+  EXPECT_EQ(list.code, 0);
+  EXPECT_NE(list.out.find("heldout_v1"), std::string::npos) << list.out;
+}
+
 TEST(Cli, MalformedConfig) {
   const std::string cfg = work() + "/bad.toml";
   std::ofstream(cfg) << "meta_iterations = [1, 2\nproblem = \n[[[\n";

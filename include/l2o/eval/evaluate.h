@@ -23,6 +23,10 @@ struct EvalOptions {
   /// the objective f(θ_t) at every step. With records on a stochastic problem `losses` holds the
   /// minibatch loss of every step (cheap), the full-split values being in the records.
   int64_t record_every = 0;
+  /// Records evaluate the whole train and test splits; with record_rows > 0, a fixed random subset of
+  /// at most that many rows of each (the same rows for every optimizer and seed under `seed`), for
+  /// problems whose full-split pass costs more than the run (convnets on 60000 images).
+  int64_t record_rows = 0;
   /// Called after every finished seed (progress lines); may be empty.
   std::function<void()> on_seed_done;
 };
@@ -95,6 +99,45 @@ double grid_score(const Summary& summary);
 /// lowest grid_score. The rate is tuned on the same test seeds, which can only favour the
 /// baseline.
 GridResult best_of_grid(const std::string& base_spec, const std::vector<double>& lrs, const EvalOptions& options);
+
+/// A hand-designed optimizer of a comparison: `spec` tuned over `lrs` (best_of_grid), or, when `lrs`
+/// is empty, run as it is (a spec that sets lr=...).
+struct Baseline {
+  std::string spec;
+  std::vector<double> lrs;
+};
+
+/// What compare() ran for one baseline.
+struct BaselineResult {
+  std::string spec;
+  /// The rate it ran at: the grid's best, or the spec's own (NaN when the spec sets none).
+  double lr = 0;
+  /// (lr, grid_score) of every rate tried; empty for a baseline run as it is.
+  std::vector<std::pair<double, double>> scores;
+};
+
+/// A learned optimizer of a comparison and the label of its rows.
+using LabelledRule = std::pair<std::string, optim::RulePtr>;
+
+/// Learned rules and baselines on the same seeds: curves and summaries hold the learned rules in
+/// order, then the baselines in order; `baselines[i]` belongs to entry learned.size() + i.
+struct Comparison {
+  std::vector<Curves> curves;
+  std::vector<Summary> summaries;
+  std::vector<BaselineResult> baselines;
+};
+
+/// Runs every learned rule and every baseline on the seeds of `options` (SPEC §5, `l2o compare`). A
+/// tuned baseline searches its grid on the first `grid_seeds` seeds (0, or >= options.seeds: on all of
+/// them); with fewer, its best rate then runs again on all seeds. A baseline run as it is is labelled
+/// "name (lr x, fixed)", a tuned one "name (lr x)". `on_seed_done(label)` is called after every
+/// one-seed run, with the label of the optimizer (or grid) being run; it may be empty.
+Comparison compare(const std::vector<LabelledRule>& learned, const std::vector<Baseline>& baselines,
+                   const EvalOptions& options, int64_t grid_seeds = 0,
+                   const std::function<void(const std::string&)>& on_seed_done = {});
+
+/// The number of one-seed runs compare() makes (for progress lines).
+int64_t compare_runs(size_t learned, const std::vector<Baseline>& baselines, int64_t seeds, int64_t grid_seeds = 0);
 
 }  // namespace eval
 }  // namespace l2o

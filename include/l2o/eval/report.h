@@ -32,10 +32,14 @@ void plot_records(const std::string& prefix, const std::vector<Curves>& curves, 
                   const std::string& title, bool log_y);
 /// Writes the whole report of a meta-test into `dir`: curves.csv, summary.json (metadata + summaries),
 /// table.md (ratios against summaries[reference] when reference >= 0), loss.png/svg and, when there
-/// are records, records.csv and train_loss / test_loss / test_accuracy plots. Returns the table.
+/// are records, records.csv and train_loss / test_loss / test_accuracy plots (the test ones when the
+/// problem has a test split). Returns the table.
 std::string write_report(const std::string& dir, const std::vector<Curves>& curves,
                          const std::vector<Summary>& summaries, const std::string& metadata_json, int reference,
                          const std::string& title);
+/// Runs gnuplot on the script file `script_path` (its data and output files are the caller's).
+/// Throws l2o::Error with gnuplot's first line of output if gnuplot is missing or fails.
+void run_gnuplot(const std::string& script_path);
 /// Draws columns of a CSV file against its first column (used for the meta-training curve). Columns
 /// without any value are left out; `log_y` falls back to a linear axis when a value is <= 0.
 void plot_csv(const std::string& png_path, const std::string& csv_path, const std::vector<std::string>& columns,
