@@ -106,7 +106,7 @@ def main():
     for name in order:
         for o in problems[name]["optimizers"]:
             acc = o.get("test_accuracy_mean")
-            lines.append(f"| {name} | {o['label']}{'' if o['lr'] is None else ' (lr ' + g(o['lr']) + ')'} | "
+            lines.append(f"| {name} | {o['label']} | "
                          f"{g(o['final_train_loss_mean'] if o['final_train_loss_mean'] is not None else math.inf)} ± "
                          f"{g(o['final_train_loss_se'] or 0)} | {'-' if acc is None else f'{acc:.4f}'} | "
                          f"{g(ratio_or_inf(o['ratio_to_adam_best']))} | {g(ratio_or_inf(o['ratio_to_adam_fixed']))} | "
