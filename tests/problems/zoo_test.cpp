@@ -2,6 +2,7 @@
 #include <l2o/core/rng.h>
 #include <l2o/problems/problem_sets.h>
 #include <l2o/problems/quadratic.h>
+#include <l2o/problems/family.h>
 #include <l2o/problems/registry.h>
 #include <l2o/problems/wrappers.h>
 #include <l2o/problems/zoo.h>
@@ -78,8 +79,10 @@ void expect_error(F&& f, const std::string& culprit) {
   }
 }
 
+// Wrappers need an inner problem; families draw another problem (their own tests: family_test.cpp).
 bool is_wrapper(const std::string& name) {
-  return name == "rescale" || name == "log_objective" || name == "sparse" || name == "sum";
+  return name == "rescale" || name == "log_objective" || name == "sparse" || name == "sum" || name == "reparam" ||
+         problems::is_family(name);
 }
 
 }  // namespace
@@ -539,6 +542,7 @@ TEST(ProblemSets, SizesMatchTheReference) {
       {"sum_of_quadratics", 10}, {"projection_quadratic", 10}, {"outward_snake", 10},
       {"dependency_chain", 10}, {"mnist_mlp", 1},       {"mnist_mlp_relu", 1},
       {"mnist_mlp_deeper", 1}, {"mnist_conv", 1},       {"cifar10_conv", 1},
+      {"nn_families", 2},      {"nn_families_reparam", 2}, {"generalist", 53}, {"nn_validation", 4},
   };
   for (const auto& s : sizes) EXPECT_EQ(problems::named_problem_set(s.first).size(), s.second) << s.first;
   // The union metarun.py trains on by default: 101 specs, as SPEC §2 says.
