@@ -90,6 +90,10 @@ void add_train(CLI::App& app) {
   cmd->add_option("--validation_problem", o.validation_problem(),
                   "problem set that validation (and best.pt) uses, disjoint from training (SPEC §8); "
                   "empty = fresh draws of --problem")->capture_default_str();
+  cmd->add_option("--init_from", o.init_from(),
+                  "start from the phi of this checkpoint (same --optimizer; fresh meta-optimizer and counters), "
+                  "e.g. to fine-tune a run under longer horizons; \"\" = phi drawn from --seed")
+      ->capture_default_str();
   cmd->add_option("--max_seconds", o.max_seconds(), "stop after this many seconds of meta-training (0 = no budget)")
       ->capture_default_str();
   // L2O-Entropy (SPEC §4), under the reference's flag names.

@@ -88,6 +88,7 @@ std::vector<int64_t> parse_horizons(const std::string& text) {
 nlohmann::json TrainOptions::to_json() const {
   return {{"optimizer", optimizer()},           {"problem", problem()},
           {"validation_problem", validation_problem()},
+          {"init_from", init_from()},
           {"meta_iterations", meta_iterations()}, {"num_steps", num_steps()},
           {"unroll_length", unroll_length()},     {"objective", objective()},
           {"fix_unroll", fix_unroll()},           {"num_unroll_scale", num_unroll_scale()},
@@ -140,6 +141,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
     o.mt_teacher(j.value("mt_teacher", d.mt_teacher()));
     o.tasks_per_worker(j.value("tasks_per_worker", d.tasks_per_worker()));
     o.validation_problem(j.value("validation_problem", d.validation_problem()));
+    o.init_from(j.value("init_from", d.init_from()));
     // Runs saved before the estimators existed were trained by truncated BPTT.
     o.estimator(j.value("estimator", d.estimator())).es_sigma(j.value("es_sigma", d.es_sigma()));
     o.es_pairs(j.value("es_pairs", d.es_pairs())).es_cap_factor(j.value("es_cap_factor", d.es_cap_factor()));
@@ -167,6 +169,8 @@ Trainer::Trainer(TrainOptions options, std::shared_ptr<Communicator> comm)
   }
   L2O_CHECK(rule_->module() != nullptr, "optimizer '", rule_->name(),
             "' has no learned parameters to meta-train (pick a learned one, e.g. lstm)");
+  // Fine-tuning: φ from another run's checkpoint (load_into checks that its rule spec is this one).
+  if (!options_.init_from().empty()) io::load_into(options_.init_from(), *rule_, nullptr);
   reduction_ = std::make_unique<MetaGradientReduction>(rule_->module()->parameters(), std::move(comm));
   estimator_ = make_estimator(*rule_, EstimatorOptions()
                                           .type(parse_estimator(options_.estimator()))
@@ -217,7 +221,11 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& checkpoint, int64_t 
   if (meta_iterations > 0) options.meta_iterations(meta_iterations);
   if (!output_dir.empty()) options.output_dir(output_dir);
   if (max_seconds >= 0) options.max_seconds(max_seconds);
-  auto trainer = std::make_unique<Trainer>(options, std::move(comm));
+  // φ comes from the checkpoint: the run's init_from (which may be gone by now) is not read again.
+  TrainOptions build = options;
+  build.init_from("");
+  auto trainer = std::make_unique<Trainer>(build, std::move(comm));
+  trainer->options_.init_from(options.init_from());
   io::load_into(checkpoint, *trainer->rule_, trainer->meta_optimizer_.get());
   const auto& c = record["counters"];
   trainer->counters_.iteration = c.at("iteration");

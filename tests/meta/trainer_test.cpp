@@ -59,6 +59,29 @@ TEST(Trainer, ResumeEqualsUninterruptedBitForBit) {
   fs::remove_all(dir);
 }
 
+TEST(Trainer, InitFromStartsANewRunFromAnotherRunsPhi) {
+  const std::string dir = temp_dir("init_from"), tuned = temp_dir("init_from_tuned");
+  meta::Trainer first(tiny().meta_iterations(3).output_dir(dir));
+  first.run(true);
+  const auto phi = first.rule()->module()->parameters();
+  // Another seed and longer horizons, φ taken from the first run: before any step it is that φ.
+  meta::Trainer fine(tiny().seed(11).num_steps(40).meta_iterations(2).init_from(dir + "/latest.pt").output_dir(tuned));
+  const auto start = fine.rule()->module()->parameters();
+  for (size_t i = 0; i < phi.size(); ++i) EXPECT_TRUE(torch::equal(phi[i], start[i])) << "parameter " << i;
+  EXPECT_EQ(fine.counters().iteration, 0);
+  fine.run(true);
+  // Its checkpoint records where it started and resumes without reading that file again.
+  fs::remove_all(dir);
+  auto resumed = meta::Trainer::resume(tuned + "/latest.pt", 3);
+  EXPECT_EQ(resumed->options().init_from(), dir + "/latest.pt");
+  EXPECT_EQ(resumed->counters().iteration, 2);
+  // A checkpoint of another optimizer is refused with a one-line error.
+  EXPECT_THROW(meta::Trainer(tiny().optimizer("lstm:output_scale=0.1,hidden_size=12").init_from(tuned + "/latest.pt")),
+               l2o::Error);
+  EXPECT_THROW(meta::Trainer(tiny().init_from(dir + "/missing.pt")), l2o::Error);
+  fs::remove_all(tuned);
+}
+
 TEST(Trainer, ValidationKeepsBestAndLatestCheckpoints) {
   const std::string dir = temp_dir("ckpt");
   meta::Trainer trainer(tiny().meta_iterations(4).evaluation_period(2).evaluation_epochs(2).output_dir(dir));

@@ -33,6 +33,10 @@ struct TrainOptions {
   /// Problem set of validation (SPEC §8: best.pt is chosen on problems disjoint from training);
   /// "" validates on fresh draws of `problem` (the seeds' behaviour).
   TORCH_ARG(std::string, validation_problem) = "";
+  /// Checkpoint whose φ starts a new run (fine-tuning under other options, e.g. longer horizons);
+  /// its rule spec must equal `optimizer`; the meta-optimizer and counters start afresh. "" = φ drawn
+  /// from `seed`. Kept in the run's record; a resumed run takes φ from its own checkpoint.
+  TORCH_ARG(std::string, init_from) = "";
   TORCH_ARG(int64_t, meta_iterations) = 100;
   /// Inner steps per meta-iteration (DM: 100).
   TORCH_ARG(int64_t, num_steps) = 100;
