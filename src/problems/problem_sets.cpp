@@ -3,9 +3,9 @@
 #include <l2o/problems/problem_sets.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <functional>
 #include <map>
+#include <utility>
 
 namespace l2o {
 namespace problems {
@@ -13,6 +13,8 @@ namespace problems {
 namespace {
 
 using Specs = std::vector<std::string>;
+// Specs with their sampling weights (a set of plain Specs weighs each 1).
+using Weighted = std::vector<std::pair<std::string, double>>;
 
 // The reference draws Rosenbrock's θ₀ from U(−5, 10)²; our rosenbrock defaults to U(−2, 2)².
 const std::string kRosenbrock = "rosenbrock:low=-5,high=10";
@@ -214,22 +216,22 @@ Specs default_set() {
   return out;
 }
 
-// Task distributions of SPEC §8. A spec may carry a weight `*w` (the L2O-Scale sets all weigh 1).
-Specs nn_families_set(bool reparam) {
+// Task distributions of SPEC §8, weighted (the L2O-Scale sets all weigh 1).
+Weighted nn_families_set(bool reparam) {
   const std::string r = reparam ? ",reparam=0.1..10" : "";
-  return {"mlp_family:" + std::string("init=torch+reference") + r + "*3", "conv_family:init=torch+reference" + r + "*1"};
+  return {{"mlp_family:init=torch+reference" + r, 3.0}, {"conv_family:init=torch+reference" + r, 1.0}};
 }
 
 // The families and a share of the L2O-Scale zoo (one of every five draws), so that the optimizer also
 // meets the zoo's scales and conditionings.
-Specs generalist_set() {
-  Specs out = nn_families_set(true);
+Weighted generalist_set() {
+  Weighted out = nn_families_set(true);
   Specs zoo;
   for (const Specs& part : {quadratic_set(), bowl_set(0), softmax_set(false), optimization_test_set(0),
                             fully_connected_set(), norm_set(), rescale_set(), log_objective_set()})
     zoo.insert(zoo.end(), part.begin(), part.end());
   const double each = 1.0 / static_cast<double>(zoo.size());
-  for (const auto& z : zoo) out.push_back(z + "*" + format_double(each));
+  for (const auto& z : zoo) out.emplace_back(z, each);
   return out;
 }
 
@@ -244,8 +246,16 @@ Specs nn_validation_set() {
 }
 
 struct NamedSet {
+  // std::function takes only callables whose result converts, so each lambda picks one constructor.
+  NamedSet(std::string d, std::function<Specs()> f)
+      : description(std::move(d)), specs([f] {
+          Weighted w;
+          for (auto& s : f()) w.emplace_back(std::move(s), 1.0);
+          return w;
+        }) {}
+  NamedSet(std::string d, std::function<Weighted()> f) : description(std::move(d)), specs(std::move(f)) {}
   std::string description;
-  std::function<Specs()> specs;
+  std::function<Weighted()> specs;
 };
 
 const std::map<std::string, NamedSet>& registry() {
@@ -303,19 +313,7 @@ std::vector<std::pair<std::string, double>> named_problem_set(const std::string&
     for (const auto& kv : registry()) known += (known.empty() ? "" : ", ") + kv.first;
     L2O_FAIL("unknown problem set '@", name, "' (known: ", known, ")");
   }
-  std::vector<std::pair<std::string, double>> out;
-  for (const auto& s : it->second.specs()) {
-    // A trailing `*w` is a weight; a `*` elsewhere belongs to the spec.
-    const auto star = s.rfind('*');
-    char* end = nullptr;
-    const double w = star == std::string::npos ? 0 : std::strtod(s.c_str() + star + 1, &end);
-    if (star != std::string::npos && end != nullptr && *end == '\0' && w > 0) {
-      out.emplace_back(s.substr(0, star), w);
-    } else {
-      out.emplace_back(s, 1.0);
-    }
-  }
-  return out;
+  return it->second.specs();
 }
 
 std::vector<std::pair<std::string, std::string>> problem_set_catalogue() {

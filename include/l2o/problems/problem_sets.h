@@ -9,8 +9,8 @@
 namespace l2o {
 namespace problems {
 
-/// The weighted specs of the problem set `name` (all weights 1: the reference samples its problems
-/// uniformly). `default` is the union that the reference `metarun.py` trains on with its default
+/// The weighted specs of the problem set `name` (the L2O-Scale sets weigh every spec 1, as the
+/// reference samples its problems uniformly; the task distributions of SPEC §8 carry their weights). `default` is the union that the reference `metarun.py` trains on with its default
 /// flags (101 specs). Throws l2o::Error for an unknown name, listing the known ones.
 std::vector<std::pair<std::string, double>> named_problem_set(const std::string& name);
 
