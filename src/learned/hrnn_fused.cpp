@@ -48,6 +48,7 @@ using fused::kK;
 constexpr int kPerTensorIn = 5 + 2 * kK;   // g, h, scl, inp, log_lr, acc×K, ms×K
 constexpr int kPerTensorOut = 5 + 2 * kK;  // h, scl, inp, log_lr, u, acc×K, ms×K
 constexpr int kWeights = 13;               // φ inputs after ext and lr_mean, see PhiIndex
+constexpr int64_t kStreamCoordinates = int64_t{1} << 18;  // 22 MB of new state in float32
 
 enum PhiIndex { kWGates, kBGates, kWCand, kBCand, kUpdateW, kShortcutW, kSclW, kSclB, kInpW, kInpB, kLrW, kLrB, kMom };
 
@@ -137,6 +138,12 @@ torch::autograd::variable_list run_forward(const InputView& in, T max_log_lr) {
   w.max_log_lr = max_log_lr;
   const T* ext = in.ext().data_ptr<T>();
   const T* lr_mean = in.lr_mean().data_ptr<T>();
+  // A step whose new state (22 numbers per coordinate) outgrows a share of the last-level cache is
+  // evicted before the next step reads it: storing it past the caches saves reading every output
+  // line before writing it.
+  int64_t total = 0;
+  for (int64_t t = 0; t < nt; ++t) total += in.of(t, kG).numel();
+  const bool stream = total >= kStreamCoordinates;
   for (int64_t t = 0; t < nt; ++t) {
     const int64_t n = in.of(t, kG).numel();
     sizes[t] = n;
@@ -148,6 +155,7 @@ torch::autograd::variable_list run_forward(const InputView& in, T max_log_lr) {
     fused::Outputs<T>& d = outs[t];
     d.h = h.data_ptr<T>();
     d.n = std::max<int64_t>(n, 1);
+    d.stream = stream;
     d.scl = scl.data_ptr<T>();
     d.inp = inp.data_ptr<T>();
     d.log_lr = log_lr.data_ptr<T>();

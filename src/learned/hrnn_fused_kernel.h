@@ -58,6 +58,9 @@ struct Outputs {
   T *h, *scl, *inp, *log_lr, *u;
   T *acc[kK], *ms[kK];
   int64_t n;  // row stride of h
+  /// Store past the caches (the AVX-512 float32 kernel): for steps whose outputs are much larger than
+  /// the caches and are not read again before they would have been evicted.
+  bool stream = false;
 };
 
 /// Forward partial sums of a range: Σ h', Σ x (the per-tensor means' numerators) and Σ Δ².

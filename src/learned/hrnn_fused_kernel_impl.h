@@ -3,17 +3,19 @@
 // same source becomes SSE2, AVX2+FMA and AVX-512 code through GCC/Clang vector extensions, one SIMD
 // register of coordinates per "block".
 //
-// float32 uses the Cephes single-precision approximations of exp, log, tanh and asinh (≈1-2 ulp),
-// written branch-free so they vectorise; NaN and ±Inf propagate as in LibTorch's own functions (the
-// trainer relies on non-finite values reaching θ). float64 calls libm per lane: it is the reference
-// precision path, not the fast one.
+// float32 uses the Cephes single-precision approximations of exp, log, tanh and asinh (≈1-2 ulp; 4 ulp
+// for the AVX-512 tanh), written branch-free so they vectorise; with AVX-512 the exponent and mantissa
+// steps use vrndscaleps/vscalefps/vgetexpps/vgetmantps and 1/√ the rsqrt14 estimate with a Newton step.
+// NaN and ±Inf propagate as in LibTorch's own functions (the trainer relies on non-finite values
+// reaching θ). float64 calls libm per lane: it is the reference precision path, not the fast one.
 #include "hrnn_fused_kernel.h"
 
 #include <cmath>
+#include <cstdint>
 #if defined(__AVX__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
-#include <cstring>
+#include <type_traits>
 #include <limits>
 
 #ifndef L2O_ISA
@@ -75,7 +77,7 @@ inline VF vrcp_ge1(VF d) {
 #if defined(__AVX512F__) && L2O_VEC_BYTES == 64
   const VF cap = splat<VF>(1e30f);
   d = d > cap ? cap : d;
-  const VF r = (VF)_mm512_maskz_rcp14_ps(static_cast<__mmask16>(0xFFFF), (__m512)d);  // maskz: no "undefined" source
+  const VF r = (VF)_mm512_maskz_rcp14_ps(static_cast<__mmask16>(0xFFFF), (__m512)d);  // maskz_ forms throughout: no "undefined" source
   return r * (2.0f - d * r);
 #elif defined(__AVX__) && L2O_VEC_BYTES == 32
   const VF cap = splat<VF>(1e30f);
@@ -93,8 +95,14 @@ inline VF vexp_clamped(VF x) {
   const VF hi = splat<VF>(88.0f), lo = splat<VF>(-87.3365447504f);
   VF xc = x > hi ? hi : x;
   xc = xc < lo ? lo : xc;  // NaN stays NaN through both
+#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
+  // n = round(x·log2 e) by vrndscaleps and 2^n·p by vscalefps: no integer round trip, and NaN flows
+  // through every step.
+  const VF n = (VF)_mm512_maskz_roundscale_ps(static_cast<__mmask16>(0xFFFF), (__m512)(xc * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
   const VF magic = splat<VF>(12582912.0f);  // 1.5·2^23: adding it rounds to an integer
   const VF n = (xc * 1.44269504088896341f + magic) - magic;
+#endif
   VF r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   const VF z = r * r;
@@ -105,9 +113,13 @@ inline VF vexp_clamped(VF x) {
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * z + r + 1.0f;
+#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
+  return (VF)_mm512_maskz_scalef_ps(static_cast<__mmask16>(0xFFFF), (__m512)y, (__m512)n);
+#else
   const VFI ni = __builtin_convertvector(n, VFI);
   const VF res = y * (VF)((ni + 127) << 23);
   return x != x ? x : res;
+#endif
 }
 
 inline VF vexp(VF x) {
@@ -118,6 +130,35 @@ inline VF vexp(VF x) {
   return x < -87.3365447504f ? VF{} : r;
 }
 
+#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
+inline VF vlog(VF x) {
+  // Cephes logf's polynomial on m − 1, x = m·2^e with m in [√½, √2): vgetmantps/vgetexpps give m in
+  // [1, 2) and e, and m > √2 moves to m/2. 0 → −Inf, +Inf → +Inf, < 0 and NaN → NaN; subnormals exact.
+  VF m = (VF)_mm512_maskz_getmant_ps(static_cast<__mmask16>(0xFFFF), (__m512)x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_nan);
+  VF ef = (VF)_mm512_maskz_getexp_ps(static_cast<__mmask16>(0xFFFF), (__m512)x);
+  const auto big = m > 1.41421356237309505f;
+  m = big ? m * 0.5f : m;
+  ef = big ? ef + 1.0f : ef;
+  m = m - 1.0f;
+  const VF z = m * m;
+  VF y = splat<VF>(7.0376836292e-2f);
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y = y + ef * -2.12194440e-4f;
+  y = y - z * 0.5f;
+  const VF res = m + y + ef * 0.693359375f;
+  const float inf = std::numeric_limits<float>::infinity();
+  const VF r = x == inf ? x : res;
+  return x == 0.0f ? splat<VF>(-inf) : r;
+}
+#else
 inline VF vlog(VF x) {
   // Cephes logf, for normal inputs (the kernel's arguments are ≥ 1e-16); 0 → −Inf, < 0 → NaN.
   const VFI bits = (VFI)x;
@@ -148,8 +189,38 @@ inline VF vlog(VF x) {
   return x != x ? x : res;
 }
 
+#endif
+
 inline VF vsigmoid(VF x) { return vrcp_ge1(1.0f + vexp_clamped(-x)); }
 
+#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
+inline VF vtanh(VF x) {
+  // tanh|x| = E/(E + 2) with E = e^{2|x|} − 1 = 2^n·(q + 1) − 1, q = e^r − 1 (r = 2|x| − n·ln 2) from
+  // Cephes expf's polynomial, formed as 2^n·q + (2^n − 1) so that small |x| (n = 0) loses nothing;
+  // |x| ≤ 9 (tanh 9 rounds to 1); NaN flows through every step.
+  const VF sign = (VF)((VFI)x & (int32_t)0x80000000);
+  VF a = (VF)((VFI)x & 0x7fffffff);
+  a = a > 9.0f ? splat<VF>(9.0f) : a;
+  const VF a2 = a + a;
+  const VF n = (VF)_mm512_maskz_roundscale_ps(static_cast<__mmask16>(0xFFFF), (__m512)(a2 * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  VF r = a2 - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const VF z = r * r;
+  VF y = splat<VF>(1.9875691500e-4f);
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  const VF q = y * z + r;
+  const VF p2 = (VF)_mm512_maskz_scalef_ps(static_cast<__mmask16>(0xFFFF), (__m512)splat<VF>(1.0f), (__m512)n);
+  const VF e = p2 * q + (p2 - 1.0f);
+  const VF d = e + 2.0f;
+  VF t = (VF)_mm512_maskz_rcp14_ps(static_cast<__mmask16>(0xFFFF), (__m512)d);
+  t = t * (2.0f - d * t);
+  return (VF)((VFI)(e * t) | (VFI)sign);
+}
+#else
 inline VF vtanh(VF x) {
   // Cephes tanhf: an odd polynomial below 0.625, 1 − 2/(e^{2|x|} + 1) above.
   const VF a = x < 0.0f ? -x : x;
@@ -164,6 +235,8 @@ inline VF vtanh(VF x) {
   big = x < 0.0f ? -big : big;
   return a < 0.625f ? small : big;
 }
+
+#endif
 
 inline VF vasinh(VF x) {
   // Cephes asinhf: a polynomial below 0.5, log(a + √(a²+1)) above, log(2a) beyond 1500.
@@ -182,6 +255,18 @@ inline VF vasinh(VF x) {
   return x < 0.0f ? -r : r;
 }
 
+// 1/√q for q > 0 (q = M + 1e-16): the hardware estimate and one Newton step (≤ 2 ulp) instead of a
+// square root and a division; +Inf gives 0 and NaN passes, as 1/√q does.
+inline VF vrsqrt(VF q) {
+#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
+  const VF r = (VF)_mm512_maskz_rsqrt14_ps(static_cast<__mmask16>(0xFFFF), (__m512)q);
+  const VF nr = r * (1.5f - (0.5f * q) * (r * r));
+  return q == std::numeric_limits<float>::infinity() ? VF{} : nr;
+#else
+  return 1.0f / vsqrt(q);
+#endif
+}
+
 // ---- math, float64: libm per lane ------------------------------------------------------------
 
 inline VD vsqrt(VD x) {
@@ -190,9 +275,11 @@ inline VD vsqrt(VD x) {
   return r;
 }
 
+inline VD vrsqrt(VD x) { return 1.0 / vsqrt(x); }
+
 #define L2O_LANEWISE(fn, expr)                                          \
   inline VD fn(VD x) {                                                  \
-    VD r;                                                               \
+    VD r{};                                                             \
     for (int l = 0; l < Vec<double>::N; ++l) {                          \
       const double v = x[l];                                            \
       r[l] = (expr);                                                    \
@@ -215,7 +302,10 @@ inline V load(const T* p, int64_t i0, int m, int64_t stride = 1) {
   V v{};
   if (p == nullptr) return v;
   if (stride == 1 && m == N) {
-    std::memcpy(&v, p + i0, sizeof(V));
+    // A typed (element-aligned) vector load, not memcpy: a char-typed access would let every store
+    // alias the pointers in the argument structs, which the loop then reloads block after block.
+    typedef T U __attribute__((vector_size(L2O_VEC_BYTES), aligned(alignof(T))));
+    v = *reinterpret_cast<const U*>(p + i0);
   } else {
     for (int l = 0; l < m; ++l) v[l] = p[(i0 + l) * stride];
   }
@@ -227,11 +317,25 @@ inline void store(T* p, int64_t i0, int m, const V& v, int64_t stride = 1) {
   constexpr int N = Vec<T>::N;
   if (p == nullptr) return;
   if (stride == 1 && m == N) {
-    std::memcpy(p + i0, &v, sizeof(V));
+    typedef T U __attribute__((vector_size(L2O_VEC_BYTES), aligned(alignof(T))));
+    *reinterpret_cast<U*>(p + i0) = v;
   } else {
     for (int l = 0; l < m; ++l) p[(i0 + l) * stride] = v[l];
   }
 }
+
+// A full, 64-byte aligned vector stored past the caches (no read for ownership); other vectors as store().
+template <typename V, typename T>
+inline void store_nt(T* p, int64_t i0, int m, const V& v) {
+#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
+  if (m == Vec<T>::N && (reinterpret_cast<uintptr_t>(p + i0) & 63) == 0) {
+    _mm512_stream_ps(reinterpret_cast<float*>(p + i0), (__m512)v);
+    return;
+  }
+#endif
+  store(p, i0, m, v);
+}
+
 
 template <typename T>
 inline typename Vec<T>::I lane_mask(int m) {
@@ -253,9 +357,11 @@ struct Block {
   V D, scl_new, inp_new, SL, log_lr_new, E, U;
 };
 
-template <typename T>
-__attribute__((always_inline)) inline void forward_block(const Weights<T>& w, const Inputs<T>& in, int64_t i0, int m, Block<T>& b) {
+template <typename T, bool Full>
+__attribute__((always_inline)) inline void forward_block(const Weights<T>& w, const Inputs<T>& in, const T* bias,
+                                                         int64_t i0, int m_, Block<T>& b) {
   using V = typename Vec<T>::V;
+  const int m = Full ? Vec<T>::N : m_;
   b.g = load<V>(in.g, i0, m);
   b.scl = load<V>(in.scl, i0, m);
   b.inp = load<V>(in.inp, i0, m);
@@ -264,7 +370,7 @@ __attribute__((always_inline)) inline void forward_block(const Weights<T>& w, co
     b.acc[i] = load<V>(in.acc[i], i0, m);
     b.ms[i] = load<V>(in.ms[i], i0, m);
   }
-  for (int k = 0; k < kH; ++k) b.h[k] = load<V>(in.h + k * in.h_sk, i0, m, in.h_si);
+  for (int k = 0; k < kH; ++k) b.h[k] = load<V>(in.h + k * in.h_sk, i0, m, Full ? 1 : in.h_si);
 
   // Features: accumulators at time scales d_{i+1} = √d_i, RMS-scaled (asinh), adjacent products,
   // centred log mean squares, relative log learning rate.
@@ -277,7 +383,7 @@ __attribute__((always_inline)) inline void forward_block(const Weights<T>& w, co
     b.A[i] = b.g * (one - b.d[i]) + b.acc[i] * b.d[i];
     b.M[i] = (one - b.scl) * (b.A[i] * b.A[i] + tiny_ms) + b.scl * b.ms[i];
     b.q[i] = b.M[i] + tiny_q;
-    b.y[i] = b.A[i] / vsqrt(b.q[i]);
+    b.y[i] = b.A[i] * vrsqrt(b.q[i]);
     b.S[i] = vasinh(b.y[i]);
     l[i] = vlog(b.q[i]);
     lsum = lsum + l[i];
@@ -291,7 +397,7 @@ __attribute__((always_inline)) inline void forward_block(const Weights<T>& w, co
   // BiasGRU: [r, u] = σ(W_g[x, h] + b + ext), c = tanh(W_c[x, r∘h] + b + ext), h' = u∘h + (1−u)∘c.
   V z[2 * kH];
   L2O_UNROLL
-  for (int j = 0; j < 2 * kH; ++j) z[j] = splat<V>(w.b_gates[j] + in.ext[j]);
+  for (int j = 0; j < 2 * kH; ++j) z[j] = splat<V>(bias[j]);
   for (int f = 0; f < kF; ++f) {
     const V xf = b.x[f];
     const T* row = w.w_gates + f * 2 * kH;
@@ -307,7 +413,7 @@ __attribute__((always_inline)) inline void forward_block(const Weights<T>& w, co
   for (int j = 0; j < 2 * kH; ++j) b.sg[j] = vsigmoid(z[j]);
   V zc[kH];
   L2O_UNROLL
-  for (int k = 0; k < kH; ++k) zc[k] = splat<V>(w.b_cand[k] + in.ext[2 * kH + k]);
+  for (int k = 0; k < kH; ++k) zc[k] = splat<V>(bias[2 * kH + k]);
   for (int f = 0; f < kF; ++f) {
     const V xf = b.x[f];
     const T* row = w.w_cand + f * kH;
@@ -349,6 +455,13 @@ __attribute__((always_inline)) inline void forward_block(const Weights<T>& w, co
   b.U = b.E * D;
 }
 
+// The gate and candidate biases with the injected per-tensor/global bias folded in, once per range.
+template <typename T>
+inline void fold_bias(const Weights<T>& w, const Inputs<T>& in, T* bias) {
+  for (int j = 0; j < 2 * kH; ++j) bias[j] = w.b_gates[j] + in.ext[j];
+  for (int k = 0; k < kH; ++k) bias[2 * kH + k] = w.b_cand[k] + in.ext[2 * kH + k];
+}
+
 template <typename T>
 void forward(const Weights<T>& w, const Inputs<T>& in, const Outputs<T>& out, int64_t begin, int64_t end,
              ForwardSums* sums) {
@@ -368,18 +481,36 @@ void forward(const Weights<T>& w, const Inputs<T>& in, const Outputs<T>& out, in
     asq = V{};
   };
   int pending = 0;
-  Block<T> b;
+  T bias[3 * kH];
+  fold_bias(w, in, bias);
+  const bool stream = std::is_same<T, float>::value && out.stream;
   for (int64_t i0 = begin; i0 < end; i0 += N) {
     const int m = static_cast<int>(min_i64(N, end - i0));
-    forward_block(w, in, i0, m, b);
-    for (int k = 0; k < kH; ++k) store(out.h + k * out.n, i0, m, b.hn[k]);
-    store(out.scl, i0, m, b.scl_new);
-    store(out.inp, i0, m, b.inp_new);
-    store(out.log_lr, i0, m, b.log_lr_new);
-    store(out.u, i0, m, b.U);
-    for (int i = 0; i < kK; ++i) {
-      store(out.acc[i], i0, m, b.A[i]);
-      store(out.ms[i], i0, m, b.M[i]);
+    Block<T> b;  // per block: what the forward alone does not read is never stored
+    if (m == N && in.h_si == 1)
+      forward_block<T, true>(w, in, bias, i0, m, b);
+    else
+      forward_block<T, false>(w, in, bias, i0, m, b);
+    if (stream) {
+      for (int k = 0; k < kH; ++k) store_nt(out.h + k * out.n, i0, m, b.hn[k]);
+      store_nt(out.scl, i0, m, b.scl_new);
+      store_nt(out.inp, i0, m, b.inp_new);
+      store_nt(out.log_lr, i0, m, b.log_lr_new);
+      store_nt(out.u, i0, m, b.U);
+      for (int i = 0; i < kK; ++i) {
+        store_nt(out.acc[i], i0, m, b.A[i]);
+        store_nt(out.ms[i], i0, m, b.M[i]);
+      }
+    } else {
+      for (int k = 0; k < kH; ++k) store(out.h + k * out.n, i0, m, b.hn[k]);
+      store(out.scl, i0, m, b.scl_new);
+      store(out.inp, i0, m, b.inp_new);
+      store(out.log_lr, i0, m, b.log_lr_new);
+      store(out.u, i0, m, b.U);
+      for (int i = 0; i < kK; ++i) {
+        store(out.acc[i], i0, m, b.A[i]);
+        store(out.ms[i], i0, m, b.M[i]);
+      }
     }
     if (m == N) {
       for (int k = 0; k < kH; ++k) ah[k] += b.hn[k];
@@ -397,6 +528,9 @@ void forward(const Weights<T>& w, const Inputs<T>& in, const Outputs<T>& out, in
     }
   }
   flush();
+#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
+  if (stream) _mm_sfence();  // the streamed stores are visible before the range is reported done
+#endif
   for (int k = 0; k < kH; ++k) sums->h[k] = dh[k];
   for (int f = 0; f < kF; ++f) sums->x[f] = dx[f];
   sums->sumsq = dsq;
@@ -450,11 +584,16 @@ void backward(const Weights<T>& w, const Inputs<T>& in, const GradOutputs<T>& go
     }
   };
 
+  T bias[3 * kH];
+  fold_bias(w, in, bias);
   Block<T> b;
   int t = 0;
   for (int64_t i0 = begin; i0 < end; i0 += N) {
     const int m = static_cast<int>(min_i64(N, end - i0));
-    forward_block(w, in, i0, m, b);
+    if (m == N && in.h_si == 1)
+      forward_block<T, true>(w, in, bias, i0, m, b);
+    else
+      forward_block<T, false>(w, in, bias, i0, m, b);
     const bool full = m == N;
     const auto mask = lane_mask<T>(m);
     // Gradients of the per-tensor sums reach every real coordinate, not the padding lanes.

@@ -7,12 +7,15 @@
 #include <l2o/learned/hierarchical_rnn.h>
 #include <l2o/meta/trainer.h>
 
+#include "../../src/learned/hrnn_fused_kernel.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -151,6 +154,113 @@ TEST(HrnnFused, EqualsOpByOpOverTwentyStepsForEverySize) {
       }
     }
   }
+}
+
+// Random inputs of the per-coordinate kernel (hrnn_fused_kernel.h) for one tensor of n coordinates.
+struct KernelCase {
+  std::vector<torch::Tensor> keep;
+  learned::fused::Weights<float> w;
+  learned::fused::Inputs<float> in;
+  int64_t n;
+  explicit KernelCase(int64_t n_) : n(n_) {
+    namespace f = learned::fused;
+    auto gen = make_generator(31);
+    auto rnd = [&](int64_t k, bool positive) {
+      auto t = torch::randn({k}, gen, torch::kDouble).to(torch::kFloat);
+      return positive ? torch::sigmoid(t) : t;
+    };
+    auto ptr = [&](torch::Tensor t) {
+      keep.push_back(t);
+      return keep.back().data_ptr<float>();
+    };
+    w.w_gates = ptr(rnd(f::kIn * 2 * f::kH, false) * 0.3);
+    w.b_gates = ptr(rnd(2 * f::kH, false));
+    w.w_cand = ptr(rnd(f::kIn * f::kH, false) * 0.3);
+    w.b_cand = ptr(rnd(f::kH, false));
+    w.update_w = ptr(rnd(f::kH, false));
+    w.shortcut_w = ptr(rnd(f::kK, false));
+    w.scl_w = ptr(rnd(f::kH, false));
+    w.inp_w = ptr(rnd(f::kH, false));
+    w.lr_w = ptr(rnd(f::kH, false));
+    w.scl_b = 0.1f, w.inp_b = -0.2f, w.lr_b = 0.05f, w.momentum = 0.5f, w.max_log_lr = 0;
+    // Gradients and accumulators over several orders of magnitude, as a real model's are.
+    in.g = ptr(rnd(n, false) * torch::pow(10.0, rnd(n, false) * 2));
+    in.scl = ptr(rnd(n, true));
+    in.inp = ptr(rnd(n, true));
+    in.log_lr = ptr(rnd(n, false) - 5);
+    for (int i = 0; i < f::kK; ++i) {
+      in.acc[i] = ptr(rnd(n, false));
+      in.ms[i] = ptr(rnd(n, true));
+    }
+    in.h = ptr(rnd(n * f::kH, false));
+    in.h_si = 1, in.h_sk = n;
+    in.ext = ptr(rnd(3 * f::kH, false));
+    in.lr_mean = -5;
+  }
+  // Fresh outputs (filled with −1, to see what is written), held in `held`.
+  learned::fused::Outputs<float> outputs(bool stream, std::vector<torch::Tensor>* held) const {
+    namespace f = learned::fused;
+    f::Outputs<float> o;
+    auto fresh = [&](int64_t k) {
+      held->push_back(torch::full({k}, -1.0f));
+      return held->back().data_ptr<float>();
+    };
+    o.h = fresh(n * f::kH), o.scl = fresh(n), o.inp = fresh(n), o.log_lr = fresh(n), o.u = fresh(n);
+    for (int i = 0; i < f::kK; ++i) o.acc[i] = fresh(n), o.ms[i] = fresh(n);
+    o.n = n;
+    o.stream = stream;
+    return o;
+  }
+};
+
+// Steps of 2^18 coordinates or more store their new state past the caches (Outputs::stream), which
+// takes only 64-byte aligned full vectors. Streamed or not, the kernel writes the same bits: here on
+// rows of h that are unaligned (n % 16 != 0), a tail block and a range that starts unaligned.
+TEST(HrnnFused, StreamedStoresWriteTheSameBits) {
+  namespace f = learned::fused;
+  for (int64_t n : {int64_t{4096}, int64_t{4103}}) {
+    const KernelCase c(n);
+    std::vector<torch::Tensor> plain, streamed;
+    const auto op = c.outputs(false, &plain), os = c.outputs(true, &streamed);
+    const auto& k = f::best_kernels();
+    for (const auto& [b, e] : {std::pair<int64_t, int64_t>{0, 1003}, {1003, n}}) {
+      f::ForwardSums sp, ss;
+      k.forward_f(c.w, c.in, op, b, e, &sp);
+      k.forward_f(c.w, c.in, os, b, e, &ss);
+      EXPECT_EQ(sp.sumsq, ss.sumsq);
+    }
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_TRUE(torch::equal(plain[i], streamed[i])) << "output " << i << ", n=" << n << " (" << k.isa << ")";
+      EXPECT_FALSE(torch::isnan(plain[i]).any().item<bool>()) << "output " << i;
+      EXPECT_EQ(plain[i].eq(-1.0f).sum().item<int64_t>(), 0) << "output " << i << " not written everywhere";
+    }
+  }
+}
+
+// The three instruction sets (each with its own exp/log/tanh/1/√ approximations) agree to float32
+// accuracy; the machine runs the best one, the others are checked here where the CPU has them.
+TEST(HrnnFused, KernelsOfEveryInstructionSetAgree) {
+  namespace f = learned::fused;
+  const KernelCase c(4103);
+  std::vector<f::Kernels> kernels{f::generic::kernels()};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) kernels.push_back(f::avx2::kernels());
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    kernels.push_back(f::avx512::kernels());
+#endif
+  std::vector<torch::Tensor> ref;
+  f::ForwardSums ref_sums;
+  kernels[0].forward_f(c.w, c.in, c.outputs(false, &ref), 0, c.n, &ref_sums);
+  for (size_t k = 1; k < kernels.size(); ++k) {
+    std::vector<torch::Tensor> out;
+    f::ForwardSums sums;
+    kernels[k].forward_f(c.w, c.in, c.outputs(false, &out), 0, c.n, &sums);
+    for (size_t i = 0; i < out.size(); ++i)
+      EXPECT_LE(rel_err(out[i], ref[i]), 1e-5) << kernels[k].isa << " vs " << kernels[0].isa << ", output " << i;
+    EXPECT_NEAR(sums.sumsq, ref_sums.sumsq, 1e-5 * ref_sums.sumsq) << kernels[k].isa;
+    for (int j = 0; j < f::kH; ++j) EXPECT_NEAR(sums.h[j], ref_sums.h[j], 1e-5 * c.n) << kernels[k].isa;
+  }
+  std::printf("kernels compared: %zu (best here: %s)\n", kernels.size(), f::best_kernels().isa);
 }
 
 TEST(HrnnFused, EqualsOpByOpOnMultiTensorModels) {
