@@ -342,6 +342,7 @@ void Trainer::train_tasks(IterationRecord& rec) {
                              static_cast<uint64_t>(global)));
     at::Generator& gen = task.gen;
     task.problem = problems_.sample(gen);
+    rec.problems.push_back(task.problem->name());
     task.traj.params = task.problem->init_params(gen);
     task.traj.state = rule_->init(task.traj.params, gen);
     task.horizon = draw_horizon(options_, gen);
@@ -545,26 +546,47 @@ double Trainer::validate() {
   return total / static_cast<double>(options_.evaluation_epochs());
 }
 
+namespace {
+// Starts a log anew with `header` and the rows of the old file at `path` whose first field (the
+// iteration) is below `iteration`: a resumed run continues its log, a rerun in the folder replaces it.
+void restart_log(const std::string& path, const std::string& header, int64_t iteration) {
+  std::string kept = header;
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // the old header
+  while (std::getline(in, line)) {
+    // Keep the rows of iterations before this one; a line that is not a row ends the old log.
+    char* end = nullptr;
+    const long long it = std::strtoll(line.c_str(), &end, 10);
+    if (end == line.c_str() || *end != ',' || it >= iteration) break;
+    kept += line + "\n";
+  }
+  io::write_text_atomic(path, kept);
+}
+
+std::string csv_quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+}  // namespace
+
 void Trainer::append_log(const IterationRecord& r) {
   if (!root() || options_.output_dir().empty()) return;
   const std::string path = options_.output_dir() + "/train_log.csv";
+  const std::string problems_path = options_.output_dir() + "/train_problems.csv";
   static const char* kHeader =
       "iteration,meta_loss,final_loss,nonfinite_entries,diverged,steps,unrolls,seconds,validation,"
       "regularizer,hvps,imitation,num_steps,phi_checksum\n";
   if (!log_started_) {
     log_started_ = true;
-    std::string kept = kHeader;
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);  // the old header
-    while (std::getline(in, line)) {
-      // Keep the rows of iterations before this one; a line that is not a row ends the old log.
-      char* end = nullptr;
-      const long long it = std::strtoll(line.c_str(), &end, 10);
-      if (end == line.c_str() || *end != ',' || it >= r.iteration) break;
-      kept += line + "\n";
-    }
-    io::write_text_atomic(path, kept);
+    restart_log(path, kHeader, r.iteration);
+    restart_log(problems_path, "iteration,task,problem\n", r.iteration);
+  }
+  {
+    std::ofstream out(problems_path, std::ios::app);
+    L2O_CHECK(out.good(), "cannot append to '", problems_path, "'");
+    for (size_t t = 0; t < r.problems.size(); ++t) out << r.iteration << ',' << t << ',' << csv_quoted(r.problems[t]) << '\n';
   }
   std::ofstream out(path, std::ios::app);
   L2O_CHECK(out.good(), "cannot append to '", path, "'");

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,43 @@ TEST(Trainer, TrainLogDescribesTheRunThatWroteTheCheckpoints) {
   // ... and resuming from an earlier checkpoint drops the rows it replaces.
   meta::Trainer::resume(dir + "/at2.pt", 3)->run(true);
   EXPECT_EQ(iterations(), (std::vector<int>{0, 1, 2}));
+  // train_problems.csv names each iteration's drawn problem, and follows the same resumes.
+  std::ifstream in(dir + "/train_problems.csv");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "iteration,task,problem");
+  std::vector<std::string> rows;
+  while (std::getline(in, line)) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2].rfind("2,0,\"dm_quadratic:", 0), 0u) << rows[2];
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, TrainProblemsLogNamesEachDrawOfASetOrFamily) {
+  const std::string dir = temp_dir("problems_log");
+  meta::Trainer(tiny()
+                    .problem("dm_quadratic:batch=16,dim=5;mlp_family:dataset=random,width=4..8,depth=1,batch=8")
+                    .meta_iterations(12)
+                    .output_dir(dir))
+      .run(true);
+  std::ifstream in(dir + "/train_problems.csv");
+  std::string line;
+  std::getline(in, line);
+  std::set<std::string> seen;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    ++rows;
+    const auto first = line.find(','), second = line.find(',', first + 1);
+    EXPECT_EQ(std::stoi(line.substr(0, first)), rows - 1);
+    const std::string spec = line.substr(second + 1);
+    ASSERT_GE(spec.size(), 2u);
+    EXPECT_EQ(spec.front(), '"');
+    seen.insert(spec.substr(1, spec.find_first_of(":\"", 1) - 1));
+    // A family's draw is logged as the concrete problem it made, not as the family.
+    EXPECT_EQ(spec.find("mlp_family"), std::string::npos) << spec;
+  }
+  EXPECT_EQ(rows, 12);
+  EXPECT_EQ(seen, (std::set<std::string>{"dm_quadratic", "mlp"}));
   fs::remove_all(dir);
 }
 

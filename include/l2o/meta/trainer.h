@@ -163,6 +163,9 @@ struct IterationRecord {
   int64_t num_steps = 0;
   /// Checksum of φ after the iteration's meta-steps, equal on every rank (checked each iteration).
   uint64_t phi_checksum = 0;
+  /// The concrete problem of each of this process's tasks (a family's draw is its concrete spec);
+  /// rank 0's tasks in a distributed run. Logged to train_problems.csv.
+  std::vector<std::string> problems;
 };
 
 /// Parses a list of horizons like "100,200,500" (each > 0, increasing).
