@@ -31,6 +31,12 @@ grep -q "^checkpoint: $prefix/share/l2o/checkpoints/hrnn_generalist.pt$" "$tmp/e
   exit 1
 }
 "$prefix/bin/l2o" --version >/dev/null
+# The installed l2o finds the installed suites (not the source tree's).
+(cd "$tmp" && L2O_SUITE_DIR= "$prefix/bin/l2o" suite --list) > "$tmp/suites.txt"
+grep -q "^Suites in $prefix/share/l2o/suites " "$tmp/suites.txt" && grep -q "heldout_v1" "$tmp/suites.txt" || {
+  echo "test: the installed l2o does not list the installed suites" >&2
+  exit 1
+}
 python_dir=$(cd "$prefix" && ls -d lib/python3*/dist-packages 2>/dev/null | head -1)
 if [ -n "$python_dir" ]; then
   # The Python example, against the installed module: it must use the prefix's shipped checkpoint.

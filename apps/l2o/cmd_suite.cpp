@@ -50,7 +50,7 @@ void add_suite(CLI::App& app) {
   cmd->add_flag("--list", a->list, "list the known suites and exit");
   cmd->add_option("--checkpoint", a->checkpoints, "learned optimizer checkpoint(s); label with LABEL=PATH")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--suite_dir", a->suite_dir, "folder of the named suites (default $L2O_SUITE_DIR or configs/suites)");
+  cmd->add_option("--suite_dir", a->suite_dir, "folder of the named suites (default $L2O_SUITE_DIR, else share/l2o/suites of an installed l2o, else the source tree's configs/suites)");
   cmd->add_option("--problems", a->problems, "comma-separated problem names: run only these (a partial run)");
   cmd->add_option("-o,--output_dir", a->output_dir, "report folder (default runs/suite/NAME)");
   add_threads_option(cmd, &a->threads);

@@ -3,6 +3,7 @@
 #include <l2o/eval/report.h>
 #include <l2o/eval/suite.h>
 #include <l2o/io/files.h>
+#include <l2o/io/shipped_checkpoints.h>
 #include <l2o/learned/registry.h>
 #include <l2o/problems/registry.h>
 
@@ -223,7 +224,11 @@ Suite parse_suite(const std::string& text, const std::string& source) {
 
 std::string default_suite_dir() {
   const char* env = std::getenv("L2O_SUITE_DIR");
-  return env != nullptr && *env != '\0' ? env : L2O_DEFAULT_SUITE_DIR;
+  if (env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  for (const auto& dir : io::installed_share_dirs("suites"))
+    if (fs::is_directory(dir, ec)) return dir;
+  return L2O_DEFAULT_SUITE_DIR;
 }
 
 std::vector<std::string> list_suites(const std::string& dir) {

@@ -20,30 +20,28 @@ namespace io {
 
 namespace fs = std::filesystem;
 
-namespace {
 // The executable or shared object this function was linked into: an installed tree is relocatable
 // (cmake --install --prefix P), so its own location says where P/share is.
-std::vector<std::string> near_this_binary() {
+std::vector<std::string> installed_share_dirs(const std::string& sub) {
   std::vector<std::string> out;
   Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&near_this_binary), &info) == 0 || info.dli_fname == nullptr) return out;
+  if (dladdr(reinterpret_cast<void*>(&installed_share_dirs), &info) == 0 || info.dli_fname == nullptr) return out;
   std::error_code ec;
   fs::path dir = fs::weakly_canonical(fs::path(info.dli_fname), ec).parent_path();
   // <prefix>/bin/l2o is one level below the prefix, <prefix>/lib/python3/dist-packages/l2o/_l2o.so four.
   for (int up = 0; up < 5 && !dir.empty(); ++up, dir = dir.parent_path()) {
-    out.push_back((dir / "share" / "l2o" / "checkpoints").string());
+    out.push_back((dir / "share" / "l2o" / sub).string());
     if (dir == dir.root_path()) break;
   }
   return out;
 }
-}  // namespace
 
 std::string checkpoint_dir(const std::string& package_dir) {
   if (const char* env = std::getenv("L2O_CHECKPOINT_DIR"); env != nullptr && *env != '\0') {
     L2O_CHECK(fs::is_directory(env), "L2O_CHECKPOINT_DIR='", env, "' is not a directory");
     return env;
   }
-  std::vector<std::string> tried = near_this_binary();
+  std::vector<std::string> tried = installed_share_dirs("checkpoints");
   for (const char* dir : {package_dir.c_str(), L2O_INSTALL_CHECKPOINT_DIR, L2O_SOURCE_CHECKPOINT_DIR})
     if (*dir != '\0') tried.push_back(dir);
   std::string list;

@@ -69,7 +69,8 @@ std::string fixed_adam_spec(const Suite& suite);
 /// Parses suite TOML `text`; `source` names it in errors ("file:line:column: ..."). Validates.
 Suite parse_suite(const std::string& text, const std::string& source);
 
-/// The folder of the shipped suites: $L2O_SUITE_DIR when set, else the source tree's configs/suites.
+/// The folder of the shipped suites: $L2O_SUITE_DIR when set, else <prefix>/share/l2o/suites of an
+/// installed l2o (cmake --install puts configs/suites there), else the source tree's configs/suites.
 std::string default_suite_dir();
 /// Names (file stems) of the `*.toml` files in `dir`, sorted.
 std::vector<std::string> list_suites(const std::string& dir);

@@ -2,6 +2,7 @@
 /// The trained optimizers shipped with l2o (checkpoints/ in the source tree, installed to
 /// <prefix>/share/l2o/checkpoints), found without a path.
 #include <string>
+#include <vector>
 
 /// find_package(l2o) defines this for its users as the package's own share/l2o/checkpoints, so that a
 /// program built against an installed l2o finds that prefix's checkpoints.
@@ -11,6 +12,10 @@
 
 namespace l2o {
 namespace io {
+
+/// <prefix>/share/l2o/<sub> for each prefix the binary holding l2o (an installed `l2o`, the Python
+/// module, a program linked against the package) may sit under, nearest first; they need not exist.
+std::vector<std::string> installed_share_dirs(const std::string& sub);
 
 /// The directory of the shipped checkpoints, the first that exists of: $L2O_CHECKPOINT_DIR;
 /// share/l2o/checkpoints under the prefix of the binary that holds l2o (an installed `l2o`, the
