@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <set>
 
@@ -16,7 +17,7 @@ namespace app {
 
 namespace {
 struct SuiteArgs {
-  std::string suite, suite_dir, output_dir, problems;
+  std::string suite, suite_dir, output_dir, problems, rates_from;
   std::vector<std::string> checkpoints;
   bool list = false;
   int threads = 0;
@@ -52,6 +53,9 @@ void add_suite(CLI::App& app) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--suite_dir", a->suite_dir, "folder of the named suites (default $L2O_SUITE_DIR, else share/l2o/suites of an installed l2o, else the source tree's configs/suites)");
   cmd->add_option("--problems", a->problems, "comma-separated problem names: run only these (a partial run)");
+  cmd->add_option("--rates_from", a->rates_from,
+                  "suite.json of an earlier full run of this suite: its tuned baselines run at the rates it chose "
+                  "(same numbers, a third to a half of the baseline runs), e.g. to score a new checkpoint");
   cmd->add_option("-o,--output_dir", a->output_dir, "report folder (default runs/suite/NAME)");
   add_threads_option(cmd, &a->threads);
   cmd->callback([a] {
@@ -80,11 +84,20 @@ void add_suite(CLI::App& app) {
       // A partial run must not pass for the suite's result.
       suite.description = "Partial run (--problems " + a->problems + "). " + suite.description;
     }
+    eval::SuiteRates rates;
+    if (!a->rates_from.empty()) {
+      const std::string path = std::filesystem::is_directory(a->rates_from) ? a->rates_from + "/suite.json" : a->rates_from;
+      L2O_CHECK(std::filesystem::is_regular_file(path), "--rates_from: no file '", path, "'");
+      rates = eval::read_suite_rates(path, suite);
+      suite.description = "Baseline rates from " + path + ". " + suite.description;
+    }
+    const eval::SuiteRates* given = a->rates_from.empty() ? nullptr : &rates;
     const auto learned = load_labelled_checkpoints(a->checkpoints);
     const std::string out = a->output_dir.empty() ? "runs/suite/" + suite.name : a->output_dir;
-    Progress progress("suite " + suite.name, eval::suite_steps(suite, learned.size()));
+    Progress progress("suite " + suite.name, eval::suite_steps(suite, learned.size(), given));
     const eval::SuiteResult result = eval::run_suite(
-        suite, learned, out, [&](int64_t done, int64_t, const std::string& status) { progress.update(done, status); });
+        suite, learned, out, [&](int64_t done, int64_t, const std::string& status) { progress.update(done, status); },
+        given);
     progress.finish();
     std::printf("%s", eval::suite_table(suite, result).c_str());
     std::printf("written: %s/{table.md,suite.json,suite.csv,ratios.png,ratios.svg} and one folder per problem\n",

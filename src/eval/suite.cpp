@@ -117,6 +117,17 @@ std::vector<Baseline> problem_baselines(const Suite& suite) {
   return out;
 }
 
+// Problem p's baselines and grid seeds: the suite's, or with known rates each tuned baseline's
+// "grid" is its rate alone, run on every seed (which is the run the grid search ends with).
+std::pair<std::vector<Baseline>, int64_t> baselines_of(const Suite& suite, const SuiteProblem& p, const SuiteRates* rates) {
+  std::vector<Baseline> out = problem_baselines(suite);
+  if (rates == nullptr) return {out, p.grid_seeds};
+  const auto& r = rates->at(p.name);
+  for (auto& b : out)
+    if (!b.lrs.empty()) b.lrs = {r.at(b.spec)};
+  return {out, p.seeds};
+}
+
 }  // namespace
 
 std::string fixed_adam_spec(const Suite& suite) {
@@ -367,15 +378,53 @@ std::vector<SuiteSummary> summarize_suite(const std::vector<ProblemScores>& prob
   return out;
 }
 
-int64_t suite_steps(const Suite& suite, size_t learned) {
-  const auto baselines = problem_baselines(suite);
+SuiteRates read_suite_rates(const std::string& path, const Suite& suite) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(io::read_text(path));
+  } catch (const nlohmann::json::exception& e) {
+    L2O_FAIL("--rates_from '", path, "' is not a suite.json (", e.what(), ")");
+  }
+  const std::string what = "--rates_from '" + path + "': ";
+  try {
+    L2O_CHECK(j.at("suite").get<std::string>() == suite.name && j.at("version").get<int64_t>() == suite.version, what,
+              "a run of suite '", j.at("suite").get<std::string>(), "' v", j.at("version").get<int64_t>(), ", not '",
+              suite.name, "' v", suite.version);
+    SuiteRates rates;
+    for (const auto& p : suite.problems) {
+      const nlohmann::json* found = nullptr;
+      for (const auto& q : j.at("problems"))
+        if (q.at("name").get<std::string>() == p.name) found = &q;
+      L2O_CHECK(found != nullptr, what, "has no problem '", p.name, "'");
+      const auto& q = *found;
+      L2O_CHECK(q.at("spec").get<std::string>() == p.spec && q.at("steps").get<int64_t>() == p.steps &&
+                    q.at("seeds").get<int64_t>() == p.seeds && q.value("record_every", int64_t{0}) == p.record_every &&
+                    q.value("record_rows", int64_t{0}) == p.record_rows,
+                what, "problem '", p.name, "' ran with another spec, steps, seeds or records");
+      for (const auto& b : suite.baselines) {
+        for (const auto& o : q.at("optimizers"))
+          if (!o.at("learned").get<bool>() && o.at("optimizer").get<std::string>() == b.spec && o.at("lr").is_number())
+            rates[p.name][b.spec] = o.at("lr").get<double>();
+        L2O_CHECK(rates[p.name].count(b.spec) > 0, what, "problem '", p.name, "' has no rate for baseline '", b.spec, "'");
+      }
+    }
+    return rates;
+  } catch (const nlohmann::json::exception& e) {
+    L2O_FAIL(what, "missing or mistyped field (", e.what(), ")");
+  }
+}
+
+int64_t suite_steps(const Suite& suite, size_t learned, const SuiteRates* rates) {
   int64_t total = 0;
-  for (const auto& p : suite.problems) total += compare_runs(learned, baselines, p.seeds, p.grid_seeds) * p.steps;
+  for (const auto& p : suite.problems) {
+    const auto [baselines, grid_seeds] = baselines_of(suite, p, rates);
+    total += compare_runs(learned, baselines, p.seeds, grid_seeds) * p.steps;
+  }
   return total;
 }
 
 SuiteResult run_suite(const Suite& suite, const std::vector<LabelledRule>& learned, const std::string& output_dir,
-                      const SuiteProgress& progress) {
+                      const SuiteProgress& progress, const SuiteRates* rates) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   // Everything is checked before any work, so bad input leaves no files behind.
@@ -403,11 +452,15 @@ SuiteResult run_suite(const Suite& suite, const std::vector<LabelledRule>& learn
     } catch (const Error& e) {
       L2O_FAIL("suite '", suite.name, "': problem '", p.name, "': ", e.what());
     }
+    if (rates != nullptr)
+      for (const auto& b : suite.baselines)
+        L2O_CHECK(rates->count(p.name) > 0 && rates->at(p.name).count(b.spec) > 0, "suite '", suite.name,
+                  "': no rate given for baseline '", b.spec, "' on problem '", p.name, "'");
   }
   io::ensure_writable_dir(output_dir);
 
   SuiteResult result;
-  const int64_t total = suite_steps(suite, learned.size());
+  const int64_t total = suite_steps(suite, learned.size(), rates);
   int64_t done = 0;
   for (const auto& p : suite.problems) {
     const auto problem_start = Clock::now();
@@ -418,15 +471,16 @@ SuiteResult run_suite(const Suite& suite, const std::vector<LabelledRule>& learn
     options.seed = suite.seed;
     options.record_every = p.record_every;
     options.record_rows = p.record_rows;
-    const Comparison c = compare(learned, baselines, options, p.grid_seeds, [&](const std::string& label) {
+    const auto [run_baselines, grid_seeds] = baselines_of(suite, p, rates);
+    const Comparison c = compare(learned, run_baselines, options, grid_seeds, [&](const std::string& label) {
       done += p.steps;
       if (progress) progress(done, total, p.name + ": " + label);
     });
     nlohmann::json grid_rates = nlohmann::json::object(), grid_scores = nlohmann::json::object();
-    for (size_t i = 0; i < baselines.size(); ++i) {
-      if (baselines[i].lrs.empty()) continue;
-      grid_rates[baselines[i].spec] = baselines[i].lrs;
-      for (const auto& s : c.baselines[i].scores) grid_scores[baselines[i].spec].push_back({{"lr", s.first}, {"score", num(s.second)}});
+    for (size_t i = 0; i < run_baselines.size(); ++i) {
+      if (run_baselines[i].lrs.empty()) continue;
+      grid_rates[run_baselines[i].spec] = run_baselines[i].lrs;
+      for (const auto& s : c.baselines[i].scores) grid_scores[run_baselines[i].spec].push_back({{"lr", s.first}, {"score", num(s.second)}});
     }
     const nlohmann::json meta = {
         {"suite", suite.name},
@@ -441,9 +495,11 @@ SuiteResult run_suite(const Suite& suite, const std::vector<LabelledRule>& learn
         {"grid_seeds", p.grid_seeds},
         {"lr_grid", grid_rates},
         {"grid_scores", grid_scores},
-        {"baseline_selection", std::string(p.record_every > 0 ? "lowest mean final full train loss"
-                                                              : "lowest mean sum of losses") +
-                                   " over the first grid_seeds seeds"}};
+        {"baseline_selection", rates != nullptr
+                                   ? std::string("the rates an earlier run of the suite chose (--rates_from), run on all seeds")
+                                   : std::string(p.record_every > 0 ? "lowest mean final full train loss"
+                                                                    : "lowest mean sum of losses") +
+                                         " over the first grid_seeds seeds"}};
     const std::string dir = (fs::path(output_dir) / p.name).string();
     io::ensure_writable_dir(dir);
     write_report(dir, c.curves, c.summaries, meta.dump(), best,

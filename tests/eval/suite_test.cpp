@@ -332,6 +332,48 @@ TEST(SuiteRun, TwoProblemSuiteWritesReportsThatAgreeWithThePerProblemSummaries) 
   fs::remove_all(out);
 }
 
+// A second run with the rates of the first (--rates_from) gives every score of the first, with each
+// tuned baseline run once per seed at its rate instead of searching its grid; a suite.json of another
+// suite or of other problem settings is refused.
+TEST(SuiteRun, RatesFromAnEarlierRunReproduceItsScoresWithFewerRuns) {
+  const eval::Suite suite = eval::parse_suite(kSuite, "tiny.toml");
+  const std::string first = temp_dir("rates1"), second = temp_dir("rates2");
+  const std::vector<eval::LabelledRule> learned = {{"fake", learned::make_rule("sgd:lr=0.003")}};
+  const auto a = eval::run_suite(suite, learned, first);
+  const eval::SuiteRates rates = eval::read_suite_rates(first + "/suite.json", suite);
+  EXPECT_EQ(rates.size(), 2u);
+  EXPECT_EQ(rates.at("quad").size(), suite.baselines.size());
+  // One run per seed and optimizer: the learned rule, the tuned baselines, the fixed Adam.
+  EXPECT_EQ(eval::suite_steps(suite, 1, &rates), 30 * 2 * (1 + 3 + 1) + 20 * 3 * (1 + 3 + 1));
+  EXPECT_LT(eval::suite_steps(suite, 1, &rates), eval::suite_steps(suite, 1));
+  const auto b = eval::run_suite(suite, learned, second, {}, &rates);
+  ASSERT_EQ(a.problems.size(), b.problems.size());
+  for (size_t p = 0; p < a.problems.size(); ++p) {
+    ASSERT_EQ(a.problems[p].scores.size(), b.problems[p].scores.size());
+    for (size_t i = 0; i < a.problems[p].scores.size(); ++i) {
+      const auto &x = a.problems[p].scores[i], &y = b.problems[p].scores[i];
+      EXPECT_EQ(x.label, y.label);
+      EXPECT_EQ(x.final_train_loss, y.final_train_loss) << x.label;
+      EXPECT_EQ(x.ratio_best, y.ratio_best) << x.label;
+      EXPECT_EQ(x.not_learned, y.not_learned) << x.label;
+    }
+  }
+  EXPECT_EQ(a.summaries.size(), b.summaries.size());
+  // Another suite (version), or a problem run with other settings, is refused with the reason.
+  auto refused = [&](const eval::Suite& other, const std::string& part) {
+    try {
+      eval::read_suite_rates(first + "/suite.json", other);
+      ADD_FAILURE() << "no error for " << part;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  refused(eval::parse_suite(replaced(kSuite, "version = 3", "version = 4"), "tiny.toml"), "v3, not 'tiny' v4");
+  refused(eval::parse_suite(replaced(kSuite, "steps = 30", "steps = 31"), "tiny.toml"), "problem 'quad' ran with another");
+  fs::remove_all(first);
+  fs::remove_all(second);
+}
+
 TEST(SuiteRun, BadProblemSpecFailsBeforeAnyWork) {
   const eval::Suite suite = eval::parse_suite(replaced(kSuite, "spec = \"bowl:cond=5\"", "spec = \"bowl:cnd=5\""), "t.toml");
   const std::string out = temp_dir("bad") + "/out";

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -156,15 +157,24 @@ struct SuiteResult {
   double seconds = 0;
 };
 
+/// The tuned baselines' rates per problem (problem name → baseline spec → rate), as an earlier run of
+/// the same suite chose them. With them run_suite runs each tuned baseline at its rate on all seeds
+/// instead of searching its grid again: the same numbers (the runs are deterministic for a thread
+/// count) for a third to a half of the baseline runs, e.g. to score a new checkpoint.
+using SuiteRates = std::map<std::string, std::map<std::string, double>>;
+/// Reads the rates from `path`, a suite.json of a run of `suite` (same name and version, and every
+/// problem of `suite` in it with the same spec, steps and seeds). Throws l2o::Error naming what differs.
+SuiteRates read_suite_rates(const std::string& path, const Suite& suite);
+
 /// Total inner steps run_suite will take (the unit of its progress).
-int64_t suite_steps(const Suite& suite, size_t learned);
+int64_t suite_steps(const Suite& suite, size_t learned, const SuiteRates* rates = nullptr);
 
 /// Runs every problem of `suite` for the `learned` optimizers and the baselines (eval::compare),
 /// writing each problem's report to `output_dir/<problem>/` (write_report) as soon as it is done, and
 /// at the end `output_dir/{table.md,suite.json,suite.csv,ratios.png,ratios.svg}`. Every problem spec
 /// and baseline is checked before any work. Returns the scores.
 SuiteResult run_suite(const Suite& suite, const std::vector<LabelledRule>& learned, const std::string& output_dir,
-                      const SuiteProgress& progress = {});
+                      const SuiteProgress& progress = {}, const SuiteRates* rates = nullptr);
 
 /// The top-level report of a suite: Markdown tables (summary rows, then one table per problem),
 /// JSON and CSV.
