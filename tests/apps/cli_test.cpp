@@ -241,6 +241,26 @@ TEST(Cli, HessianPrintsTraceAndEigenvaluesAndWritesTheDensity) {
   expect_one_line_error(run("hessian --problem quadratic --probes 1 -o " + out), "--probes");
 }
 
+// Fine-tuning configs start from the shipped checkpoint; a missing or mismatched --init_from is one line.
+TEST(Cli, InitFromFineTuningConfigsAndBadCheckpoints) {
+  const char* src = std::getenv("L2O_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  const std::string root = src, shipped = root + "/checkpoints/hrnn_generalist.pt";
+  for (const char* cfg : {"finetune_hrnn_long.toml", "finetune_hrnn_long_pes.toml"}) {
+    const auto r = run("train --quiet --plot false --config " + root + "/configs/" + cfg + " --init_from " + shipped +
+                       " --meta_iterations 0 -o " + work() + "/finetune_cfg");
+    EXPECT_EQ(r.code, 0) << cfg << ": " << r.err;
+  }
+  const std::string out = work() + "/bad_init_from";
+  expect_one_line_error(run("train --optimizer hrnn --init_from " + work() + "/none.pt --meta_iterations 0 -o " + out),
+                        "none.pt");
+  expect_one_line_error(run("train --optimizer lstm --init_from " + shipped + " --meta_iterations 0 -o " + out),
+                        "holds optimizer 'hrnn:");
+  // A resumed run keeps its start: --init_from cannot change it.
+  expect_one_line_error(run("train --resume " + work() + "/finetune_cfg/latest.pt --init_from " + shipped),
+                        "cannot change a resumed run");
+}
+
 // Seed 003's command lines (training, enhanced training, evaluation) run under the reference's flag
 // names; the regulariser, curriculum and imitation flags are checked before any work.
 TEST(Cli, Seed003CommandLines) {
