@@ -8,6 +8,9 @@
 //    that the HRNN's share (the meta-iteration minus trainable_adam's) can be compared;
 //  - one training step (forward, backward, optimizer step) of a LibTorch torch::nn MLP and of a small
 //    convnet with torch::nn's default initialisation, HRNN through RuleOptimizer vs torch::optim::Adam.
+//  - the per-coordinate kernel alone (no LibTorch, one thread) for each instruction set the CPU has, on
+//    4,096 coordinates (the state in L2) and on 1M coordinates (the state streamed from memory), with
+//    and without streaming stores: what bounds the fused update.
 // Benchmarks whose name ends in _T2 run LibTorch and OpenBLAS on two threads, the others on one.
 #include "bench_main.h"
 
@@ -18,10 +21,13 @@
 #include <l2o/optim/adapter.h>
 #include <l2o/problems/registry.h>
 
+#include "../src/learned/hrnn_fused_kernel.h"
+
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <vector>
 
 using namespace l2o;
 
@@ -170,6 +176,51 @@ void BM_TorchMlpStepHrnn(benchmark::State& st) { train_step<Mlp>(st, true); }
 void BM_TorchConvStepAdam(benchmark::State& st) { train_step<ConvNet>(st, false); }
 void BM_TorchConvStepHrnn(benchmark::State& st) { train_step<ConvNet>(st, true); }
 
+// The kernel's forward over n coordinates of one tensor, inputs random, one thread, in chunks as the
+// glue runs it; the time per iteration is per n coordinates.
+void kernel_forward(benchmark::State& st, const learned::fused::Kernels& k, int64_t n, bool stream) {
+  namespace f = learned::fused;
+  auto gen = make_generator(7);
+  std::vector<torch::Tensor> keep;
+  auto rnd = [&](int64_t m, bool positive, double scale = 1.0) {
+    auto t = torch::randn({m}, gen, torch::kFloat) * scale;
+    keep.push_back(positive ? torch::sigmoid(t) : t);
+    return keep.back().data_ptr<float>();
+  };
+  f::Weights<float> w{rnd(f::kIn * 2 * f::kH, false, 0.3), rnd(2 * f::kH, false), rnd(f::kIn * f::kH, false, 0.3),
+                      rnd(f::kH, false),  rnd(f::kK, false), rnd(f::kH, false), rnd(f::kH, false), rnd(f::kH, false),
+                      rnd(f::kH, false),  0.1f, -0.2f, 0.05f, 0.5f, 0};
+  f::Inputs<float> in{};
+  in.g = rnd(n, false), in.scl = rnd(n, true), in.inp = rnd(n, true), in.log_lr = rnd(n, false);
+  for (int i = 0; i < f::kK; ++i) in.acc[i] = rnd(n, false), in.ms[i] = rnd(n, true);
+  in.h = rnd(n * f::kH, false), in.h_si = 1, in.h_sk = n, in.ext = rnd(3 * f::kH, false), in.lr_mean = -5;
+  f::Outputs<float> out{};
+  out.h = rnd(n * f::kH, false), out.scl = rnd(n, false), out.inp = rnd(n, false), out.log_lr = rnd(n, false);
+  out.u = rnd(n, false);
+  for (int i = 0; i < f::kK; ++i) out.acc[i] = rnd(n, false), out.ms[i] = rnd(n, false);
+  out.n = n, out.stream = stream;
+  f::ForwardSums sums;
+  for (auto _ : st)
+    for (int64_t b = 0; b < n; b += f::kChunk) k.forward_f(w, in, out, b, std::min(n, b + f::kChunk), &sums);
+  st.counters["ns_per_coord"] = benchmark::Counter(static_cast<double>(n) * 1e-9,
+                                                   benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  st.SetLabel(k.isa);
+}
+bool has_avx2() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+void BM_KernelInL2(benchmark::State& st) { kernel_forward(st, learned::fused::best_kernels(), 4096, false); }
+void BM_KernelInL2Avx2(benchmark::State& st) {
+  if (!has_avx2()) return st.SkipWithError("no AVX2");
+  kernel_forward(st, learned::fused::avx2::kernels(), 4096, false);
+}
+void BM_Kernel1M(benchmark::State& st) { kernel_forward(st, learned::fused::best_kernels(), 1 << 20, false); }
+void BM_Kernel1MStreamed(benchmark::State& st) { kernel_forward(st, learned::fused::best_kernels(), 1 << 20, true); }
+
 BENCHMARK(BM_AdamUpdate1M)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_HrnnOpByOpUpdate1M)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_HrnnFusedUpdate1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
@@ -184,6 +235,10 @@ BENCHMARK(BM_TorchMlpStepAdam)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchMlpStepHrnn)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchConvStepAdam)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchConvStepHrnn)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_KernelInL2)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
+BENCHMARK(BM_KernelInL2Avx2)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
+BENCHMARK(BM_Kernel1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_Kernel1MStreamed)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 }  // namespace
 
@@ -230,5 +285,17 @@ int main(int argc, char** argv) {
     std::printf("torch::nn convnet training step, batch 64: Adam %.0f us, HRNN (RuleOptimizer) %.0f us = %.2fx\n",
                 1e6 * s.at("BM_TorchConvStepAdam"), 1e6 * s.at("BM_TorchConvStepHrnn"),
                 s.at("BM_TorchConvStepHrnn") / s.at("BM_TorchConvStepAdam"));
+  if (has({"BM_KernelInL2", "BM_Kernel1M", "BM_Kernel1MStreamed"})) {
+    char avx2[64] = "";
+    if (s.count("BM_KernelInL2Avx2"))
+      std::snprintf(avx2, sizeof(avx2), "; AVX2 kernel in L2 %.1f ns", 1e9 * s.at("BM_KernelInL2Avx2") / 4096);
+    const double streamed = 1e9 * s.at("BM_Kernel1MStreamed") / (1 << 20);
+    std::printf("kernel alone (%s), 1 thread: %.1f ns per coordinate in L2 (4,096), %.1f ns over 1M, %.1f streamed%s\n",
+                learned::fused::best_kernels().isa, 1e9 * s.at("BM_KernelInL2") / 4096,
+                1e9 * s.at("BM_Kernel1M") / (1 << 20), streamed, avx2);
+    if (s.count("BM_HrnnFusedUpdate1M"))
+      std::printf("fused update minus the streamed kernel (glue: passes 0, 2, 3 and allocation): %.1f ns per parameter\n",
+                  ns("BM_HrnnFusedUpdate1M") - streamed);
+  }
   return 0;
 }
