@@ -89,22 +89,25 @@ inline VF vrcp_ge1(VF d) {
 #endif
 }
 
-// e^x for x clamped to [−87.3, 88] (no Inf, no 0 out of range), NaN passing through: the σ and tanh
-// callers need no more.
-inline VF vexp_clamped(VF x) {
-  const VF hi = splat<VF>(88.0f), lo = splat<VF>(-87.3365447504f);
-  VF xc = x > hi ? hi : x;
-  xc = xc < lo ? lo : xc;  // NaN stays NaN through both
+// round(x·log2 e): by vrndscaleps with AVX-512, else by adding and subtracting 1.5·2^23.
+inline VF round_log2e(VF x) {
 #if defined(__AVX512F__) && L2O_VEC_BYTES == 64
-  // n = round(x·log2 e) by vrndscaleps and 2^n·p by vscalefps: no integer round trip, and NaN flows
-  // through every step.
-  const VF n = (VF)_mm512_maskz_roundscale_ps(static_cast<__mmask16>(0xFFFF), (__m512)(xc * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return (VF)_mm512_maskz_roundscale_ps(static_cast<__mmask16>(0xFFFF), (__m512)(x * 1.44269504088896341f),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #else
-  const VF magic = splat<VF>(12582912.0f);  // 1.5·2^23: adding it rounds to an integer
-  const VF n = (xc * 1.44269504088896341f + magic) - magic;
+  const VF magic = splat<VF>(12582912.0f);
+  return (x * 1.44269504088896341f + magic) - magic;
 #endif
-  VF r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
+}
+
+// x − n·ln 2 with ln 2 in two parts (Cephes), exact for the kernel's |n| ≤ 128.
+inline VF reduce_ln2(VF x, VF n) {
+  const VF r = x - n * 0.693359375f;
+  return r - n * -2.12194440e-4f;
+}
+
+// e^r − 1 for |r| ≤ ln2/2: Cephes expf's polynomial r + r²·P(r).
+inline VF expm1_reduced(VF r) {
   const VF z = r * r;
   VF y = splat<VF>(1.9875691500e-4f);
   y = y * r + 1.3981999507e-3f;
@@ -112,7 +115,36 @@ inline VF vexp_clamped(VF x) {
   y = y * r + 4.1665795894e-2f;
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
-  y = y * z + r + 1.0f;
+  return y * z + r;
+}
+
+// log(x) = log(1 + m) + e·ln 2 for m = mantissa − 1 in [√½ − 1, √2 − 1): Cephes logf's polynomial.
+inline VF log_reduced(VF m, VF ef) {
+  const VF z = m * m;
+  VF y = splat<VF>(7.0376836292e-2f);
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y = y + ef * -2.12194440e-4f;
+  y = y - z * 0.5f;
+  return m + y + ef * 0.693359375f;
+}
+
+// e^x for x clamped to [−87.3, 88] (no Inf, no 0 out of range), NaN passing through: the σ and tanh
+// callers need no more.
+inline VF vexp_clamped(VF x) {
+  const VF hi = splat<VF>(88.0f), lo = splat<VF>(-87.3365447504f);
+  VF xc = x > hi ? hi : x;
+  xc = xc < lo ? lo : xc;  // NaN stays NaN through both
+  // With AVX-512, 2^n·p by vscalefps: no integer round trip, and NaN flows through every step.
+  const VF n = round_log2e(xc);
+  const VF y = expm1_reduced(reduce_ln2(xc, n)) + 1.0f;
 #if defined(__AVX512F__) && L2O_VEC_BYTES == 64
   return (VF)_mm512_maskz_scalef_ps(static_cast<__mmask16>(0xFFFF), (__m512)y, (__m512)n);
 #else
@@ -139,21 +171,7 @@ inline VF vlog(VF x) {
   const auto big = m > 1.41421356237309505f;
   m = big ? m * 0.5f : m;
   ef = big ? ef + 1.0f : ef;
-  m = m - 1.0f;
-  const VF z = m * m;
-  VF y = splat<VF>(7.0376836292e-2f);
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
-  y = y * m * z;
-  y = y + ef * -2.12194440e-4f;
-  y = y - z * 0.5f;
-  const VF res = m + y + ef * 0.693359375f;
+  const VF res = log_reduced(m - 1.0f, ef);
   const float inf = std::numeric_limits<float>::infinity();
   const VF r = x == inf ? x : res;
   return x == 0.0f ? splat<VF>(-inf) : r;
@@ -167,21 +185,7 @@ inline VF vlog(VF x) {
   const VFI small = m < 0.707106781186547524f;
   e = e + small;  // true is −1
   m = small ? m + m - 1.0f : m - 1.0f;
-  const VF ef = __builtin_convertvector(e, VF);
-  const VF z = m * m;
-  VF y = splat<VF>(7.0376836292e-2f);
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
-  y = y * m * z;
-  y = y + ef * -2.12194440e-4f;
-  y = y - z * 0.5f;
-  VF res = m + y + ef * 0.693359375f;
+  VF res = log_reduced(m, __builtin_convertvector(e, VF));
   const float inf = std::numeric_limits<float>::infinity();
   res = x == inf ? x : res;
   res = x == 0.0f ? splat<VF>(-inf) : res;
@@ -202,17 +206,8 @@ inline VF vtanh(VF x) {
   VF a = (VF)((VFI)x & 0x7fffffff);
   a = a > 9.0f ? splat<VF>(9.0f) : a;
   const VF a2 = a + a;
-  const VF n = (VF)_mm512_maskz_roundscale_ps(static_cast<__mmask16>(0xFFFF), (__m512)(a2 * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  VF r = a2 - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  const VF z = r * r;
-  VF y = splat<VF>(1.9875691500e-4f);
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  const VF q = y * z + r;
+  const VF n = round_log2e(a2);
+  const VF q = expm1_reduced(reduce_ln2(a2, n));
   const VF p2 = (VF)_mm512_maskz_scalef_ps(static_cast<__mmask16>(0xFFFF), (__m512)splat<VF>(1.0f), (__m512)n);
   const VF e = p2 * q + (p2 - 1.0f);
   const VF d = e + 2.0f;
