@@ -450,6 +450,26 @@ __attribute__((always_inline)) inline void forward_block(const Weights<T>& w, co
   b.U = b.E * D;
 }
 
+// A block's new state and step into the outputs, streamed past the caches or stored.
+template <bool Streamed, typename T>
+inline void store_outputs(const Outputs<T>& out, int64_t i0, int m, const Block<T>& b) {
+  auto put = [&](T* p, const typename Vec<T>::V& v) {
+    if constexpr (Streamed)
+      store_nt(p, i0, m, v);
+    else
+      store(p, i0, m, v);
+  };
+  for (int k = 0; k < kH; ++k) put(out.h + k * out.n, b.hn[k]);
+  put(out.scl, b.scl_new);
+  put(out.inp, b.inp_new);
+  put(out.log_lr, b.log_lr_new);
+  put(out.u, b.U);
+  for (int i = 0; i < kK; ++i) {
+    put(out.acc[i], b.A[i]);
+    put(out.ms[i], b.M[i]);
+  }
+}
+
 // The gate and candidate biases with the injected per-tensor/global bias folded in, once per range.
 template <typename T>
 inline void fold_bias(const Weights<T>& w, const Inputs<T>& in, T* bias) {
@@ -486,27 +506,10 @@ void forward(const Weights<T>& w, const Inputs<T>& in, const Outputs<T>& out, in
       forward_block<T, true>(w, in, bias, i0, m, b);
     else
       forward_block<T, false>(w, in, bias, i0, m, b);
-    if (stream) {
-      for (int k = 0; k < kH; ++k) store_nt(out.h + k * out.n, i0, m, b.hn[k]);
-      store_nt(out.scl, i0, m, b.scl_new);
-      store_nt(out.inp, i0, m, b.inp_new);
-      store_nt(out.log_lr, i0, m, b.log_lr_new);
-      store_nt(out.u, i0, m, b.U);
-      for (int i = 0; i < kK; ++i) {
-        store_nt(out.acc[i], i0, m, b.A[i]);
-        store_nt(out.ms[i], i0, m, b.M[i]);
-      }
-    } else {
-      for (int k = 0; k < kH; ++k) store(out.h + k * out.n, i0, m, b.hn[k]);
-      store(out.scl, i0, m, b.scl_new);
-      store(out.inp, i0, m, b.inp_new);
-      store(out.log_lr, i0, m, b.log_lr_new);
-      store(out.u, i0, m, b.U);
-      for (int i = 0; i < kK; ++i) {
-        store(out.acc[i], i0, m, b.A[i]);
-        store(out.ms[i], i0, m, b.M[i]);
-      }
-    }
+    if (stream)
+      store_outputs<true>(out, i0, m, b);
+    else
+      store_outputs<false>(out, i0, m, b);
     if (m == N) {
       for (int k = 0; k < kH; ++k) ah[k] += b.hn[k];
       for (int f = 0; f < kF; ++f) ax[f] += b.x[f];
