@@ -97,13 +97,6 @@ std::string fmt(double v, int precision = 4) {
 
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 std::string gp_quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
@@ -632,9 +625,9 @@ std::string suite_csv(const Suite& suite, const SuiteResult& result) {
          "not_learned\n";
   for (const auto& p : result.problems)
     for (const auto& s : p.scores)
-      out << csv_field(suite.name) << ',' << suite.version << ',' << csv_field(p.problem.name) << ','
-          << csv_field(p.problem.spec) << ',' << p.problem.steps << ',' << p.problem.seeds << ','
-          << csv_field(s.optimizer) << ',' << csv_field(s.label) << ',' << (s.learned ? 1 : 0) << ','
+      out << io::csv_field(suite.name) << ',' << suite.version << ',' << io::csv_field(p.problem.name) << ','
+          << io::csv_field(p.problem.spec) << ',' << p.problem.steps << ',' << p.problem.seeds << ','
+          << io::csv_field(s.optimizer) << ',' << io::csv_field(s.label) << ',' << (s.learned ? 1 : 0) << ','
           << format_double(s.lr) << ',' << format_double(s.final_train_loss) << ','
           << format_double(s.final_train_loss_se) << ',' << format_double(s.test_accuracy) << ','
           << format_double(s.test_accuracy_se) << ',' << format_double(s.ratio_best) << ','

@@ -57,5 +57,12 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+std::string csv_field(const std::string& s, bool always_quote) {
+  if (!always_quote && s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 }  // namespace io
 }  // namespace l2o

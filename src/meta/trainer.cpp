@@ -563,12 +563,6 @@ void restart_log(const std::string& path, const std::string& header, int64_t ite
   }
   io::write_text_atomic(path, kept);
 }
-
-std::string csv_quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 }  // namespace
 
 void Trainer::append_log(const IterationRecord& r) {
@@ -586,7 +580,7 @@ void Trainer::append_log(const IterationRecord& r) {
   {
     std::ofstream out(problems_path, std::ios::app);
     L2O_CHECK(out.good(), "cannot append to '", problems_path, "'");
-    for (size_t t = 0; t < r.problems.size(); ++t) out << r.iteration << ',' << t << ',' << csv_quoted(r.problems[t]) << '\n';
+    for (size_t t = 0; t < r.problems.size(); ++t) out << r.iteration << ',' << t << ',' << io::csv_field(r.problems[t], true) << '\n';
   }
   std::ofstream out(path, std::ios::app);
   L2O_CHECK(out.good(), "cannot append to '", path, "'");

@@ -20,5 +20,9 @@ void ensure_writable_dir(const std::string& dir);
 /// Reads a whole text file; throws l2o::Error naming the path if it cannot.
 std::string read_text(const std::string& path);
 
+/// `s` as one CSV field (RFC 4180): in double quotes, inner quotes doubled, when it holds a comma,
+/// a quote or a newline, or always with `always_quote`.
+std::string csv_field(const std::string& s, bool always_quote = false);
+
 }  // namespace io
 }  // namespace l2o
