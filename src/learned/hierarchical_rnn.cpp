@@ -67,7 +67,8 @@ void HierarchicalRnnOptions::validate() const {
             "' is not one of mean, last_tensor");
   L2O_CHECK(dynamic_output_scale() || !(use_relative_lr() || use_extreme_indicator() || use_lr_shortcut()),
             "hrnn: use_relative_lr, use_extreme_indicator and use_lr_shortcut need dynamic_output_scale=true");
-  L2O_CHECK(max_log_lr() > -33, "hrnn: max_log_lr=", max_log_lr(), " must be > -33");
+  L2O_CHECK(min_log_lr() >= -33 && min_log_lr() < max_log_lr(), "hrnn: need -33 <= min_log_lr (", min_log_lr(),
+            ") < max_log_lr (", max_log_lr(), ")");
 }
 
 int64_t HierarchicalRnnOptions::num_features() const {
@@ -183,6 +184,7 @@ std::shared_ptr<HierarchicalRnn> HierarchicalRnn::from_spec(const Spec& spec) {
       .use_multiple_scale_decays(spec.get_bool("use_multiple_scale_decays", o.use_multiple_scale_decays()))
       .use_gradient_shortcut(spec.get_bool("use_gradient_shortcut", o.use_gradient_shortcut()))
       .learnable_rnn_init(spec.get_bool("learnable_rnn_init", o.learnable_rnn_init()))
+      .min_log_lr(spec.get_double("min_log_lr", o.min_log_lr()))
       .max_log_lr(spec.get_double("max_log_lr", o.max_log_lr()))
       .global_input(spec.get_string("global_input", o.global_input()))
       .gru_scale(spec.get_double("gru_scale", o.gru_scale()))
@@ -217,6 +219,7 @@ Spec HierarchicalRnn::spec() const {
   s.set("stepsize_offset_init", o.stepsize_offset_init());
   // Only the non-default value is written, so checkpoints made before the option existed still match.
   if (!o.fused()) s.set("fused", false);
+  if (o.min_log_lr() != -33) s.set("min_log_lr", o.min_log_lr());
   return s;
 }
 
@@ -246,7 +249,7 @@ optim::State HierarchicalRnn::init(const TensorList& params, at::Generator& gen)
         // A per-tensor offset makes the mean learning rate differ between tensors (reference).
         log_lr = torch::empty({n}, opts).uniform_(lo, hi, gen) + torch::empty({1}, opts).uniform_(lo, hi, gen);
       }
-      s["log_lr"].push_back(log_lr.clamp(-33, o.max_log_lr()));
+      s["log_lr"].push_back(log_lr.clamp(o.min_log_lr(), o.max_log_lr()));
     }
     for (int64_t i = 0; i < o.num_gradient_scales(); ++i) {
       s["acc" + std::to_string(i)].push_back(torch::zeros({n}, opts));
@@ -381,7 +384,7 @@ optim::UpdateResult HierarchicalRnn::update(const TensorList& params, const Tens
   if (o.dynamic_output_scale()) {
     auto step_log_lr = log_lr + torch::mv(new_param_h, lr_w_) + lr_b_;
     // Straight-through clip: the value is clipped, the gradient is that of the unclipped value.
-    step_log_lr = step_log_lr + (step_log_lr.clamp(-33, o.max_log_lr()) - step_log_lr).detach();
+    step_log_lr = step_log_lr + (step_log_lr.clamp(o.min_log_lr(), o.max_log_lr()) - step_log_lr).detach();
     const auto m = torch::sigmoid(lr_momentum_logit_);
     new_log_lr = m * log_lr + (1 - m) * step_log_lr;
     lr = torch::exp(step_log_lr + stepsize_offset_);

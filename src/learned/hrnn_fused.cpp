@@ -126,7 +126,7 @@ torch::Tensor empty_state_h(int64_t n, const torch::TensorOptions& opts) {
 // Pass 1 forward on every tensor. Returns per tensor kPerTensorOut outputs, then sums [T, kH + kF]
 // (Σ h', Σ x per tensor) and sumsq [T].
 template <typename T>
-torch::autograd::variable_list run_forward(const InputView& in, T max_log_lr) {
+torch::autograd::variable_list run_forward(const InputView& in, T min_log_lr, T max_log_lr) {
   const int64_t nt = in.num_tensors();
   const auto opts = in.of(0, kG).options();
   std::vector<int64_t> sizes(nt);
@@ -135,6 +135,7 @@ torch::autograd::variable_list run_forward(const InputView& in, T max_log_lr) {
   std::vector<fused::Outputs<T>> outs(nt);
   std::vector<fused::Inputs<T>> ins(nt);
   fused::Weights<T> w = weights_of<T>(in);
+  w.min_log_lr = min_log_lr;
   w.max_log_lr = max_log_lr;
   const T* ext = in.ext().data_ptr<T>();
   const T* lr_mean = in.lr_mean().data_ptr<T>();
@@ -205,10 +206,12 @@ const T* ptr_or_null(const torch::Tensor& t) {
 // Pass 1 backward: gradients for every input of the Function (undefined where not needed).
 template <typename T>
 torch::autograd::variable_list run_backward(const InputView& in, const torch::autograd::variable_list& grad_out,
-                                            const std::vector<bool>& needs, T max_log_lr) {
+                                            const std::vector<bool>& needs, T min_log_lr,
+                                            T max_log_lr) {
   const int64_t nt = in.num_tensors();
   const auto opts = in.of(0, kG).options();
   fused::Weights<T> w = weights_of<T>(in);
+  w.min_log_lr = min_log_lr;
   w.max_log_lr = max_log_lr;
   const T* ext = in.ext().data_ptr<T>();
   const T* lr_mean = in.lr_mean().data_ptr<T>();
@@ -345,14 +348,16 @@ torch::autograd::variable_list run_backward(const InputView& in, const torch::au
 // Pass 1 as one autograd node.
 struct FusedCoordinateStep : public torch::autograd::Function<FusedCoordinateStep> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, at::TensorList inputs,
-                                                double max_log_lr) {
+                                                double min_log_lr, double max_log_lr) {
     const torch::autograd::variable_list v(inputs.begin(), inputs.end());
     ctx->save_for_backward(v);
+    ctx->saved_data["min_log_lr"] = min_log_lr;
     ctx->saved_data["max_log_lr"] = max_log_lr;
     ctx->set_materialize_grads(false);
     const InputView in{v};
-    return v[0].scalar_type() == torch::kFloat ? run_forward<float>(in, static_cast<float>(max_log_lr))
-                                               : run_forward<double>(in, max_log_lr);
+    return v[0].scalar_type() == torch::kFloat
+               ? run_forward<float>(in, static_cast<float>(min_log_lr), static_cast<float>(max_log_lr))
+               : run_forward<double>(in, min_log_lr, max_log_lr);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -364,10 +369,11 @@ struct FusedCoordinateStep : public torch::autograd::Function<FusedCoordinateSte
     std::vector<bool> needs(saved.size());
     for (size_t i = 0; i < saved.size(); ++i) needs[i] = ctx->needs_input_grad(i);
     const InputView in{saved};
-    const double max_log_lr = ctx->saved_data["max_log_lr"].toDouble();
+    const double lo = ctx->saved_data["min_log_lr"].toDouble(), hi = ctx->saved_data["max_log_lr"].toDouble();
     auto grads = saved[0].scalar_type() == torch::kFloat
-                     ? run_backward<float>(in, grad_out, needs, static_cast<float>(max_log_lr))
-                     : run_backward<double>(in, grad_out, needs, max_log_lr);
+                     ? run_backward<float>(in, grad_out, needs, static_cast<float>(lo), static_cast<float>(hi))
+                     : run_backward<double>(in, grad_out, needs, lo, hi);
+    grads.emplace_back();  // min_log_lr
     grads.emplace_back();  // max_log_lr
     return grads;
   }
@@ -455,11 +461,12 @@ optim::UpdateResult HierarchicalRnn::update_fused(const TensorList& params, cons
     for (const auto& x : in) graph = graph || x.requires_grad();
   torch::autograd::variable_list out;
   if (graph) {
-    out = FusedCoordinateStep::apply(at::TensorList(in), o.max_log_lr());
+    out = FusedCoordinateStep::apply(at::TensorList(in), o.min_log_lr(), o.max_log_lr());
   } else {
     const InputView view{in};
-    out = opts.dtype() == torch::kFloat ? run_forward<float>(view, static_cast<float>(o.max_log_lr()))
-                                        : run_forward<double>(view, o.max_log_lr());
+    out = opts.dtype() == torch::kFloat
+              ? run_forward<float>(view, static_cast<float>(o.min_log_lr()), static_cast<float>(o.max_log_lr()))
+              : run_forward<double>(view, o.min_log_lr(), o.max_log_lr());
   }
   const auto& sums = out[nt * kPerTensorOut];
   const auto& sumsq = out[nt * kPerTensorOut + 1];

@@ -37,7 +37,7 @@ struct Weights {
   const T* lr_w;        // [kH]
   T scl_b, inp_b, lr_b;
   T momentum;           // σ(lr_momentum_logit)
-  T max_log_lr;
+  T min_log_lr, max_log_lr;  // the clip of step_log_lr
 };
 
 /// Per-coordinate state of one tensor. `h` is [n, kH] with strides (h_si, h_sk): a state written by

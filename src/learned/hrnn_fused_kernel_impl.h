@@ -441,7 +441,7 @@ __attribute__((always_inline)) inline void forward_block(const Weights<T>& w, co
   b.inp_new = vsigmoid(a_inp);
   // Clipped with a straight-through gradient (the backward treats the clip as the identity).
   V sl = b.log_lr + a_lr;
-  const V lo = splat<V>(static_cast<T>(-33)), hi = splat<V>(w.max_log_lr);
+  const V lo = splat<V>(w.min_log_lr), hi = splat<V>(w.max_log_lr);
   sl = sl < lo ? lo : sl;
   sl = sl > hi ? hi : sl;
   b.SL = sl;

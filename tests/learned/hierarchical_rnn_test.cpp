@@ -1,3 +1,4 @@
+#include <l2o/core/error.h>
 #include <l2o/core/rng.h>
 #include <l2o/learned/hierarchical_rnn.h>
 #include <l2o/learned/registry.h>
@@ -258,6 +259,24 @@ TEST(HierarchicalRnn, StraightThroughClipKeepsTheGradient) {
   // ... but the gradient with respect to the lr bias is that of the unclipped value (not zero).
   const auto grad = torch::autograd::grad({r.params[0].pow(2).sum()}, {param(*h, "lr_b")})[0];
   EXPECT_GT(grad.abs().item<double>(), 0.0);
+  // The lower clip likewise: steps of exactly exp(min_log_lr + offset)·|Δ|, a gradient that is not zero.
+  for (bool fused : {false, true}) {
+    auto low = make_double(HierarchicalRnnOptions().min_log_lr(-20).fused(fused), 4);
+    {
+      torch::NoGradGuard ng;
+      param(*low, "lr_b").fill_(-50.0);
+    }
+    auto rl = low->update(p, g, optim::detach(low->init(p)));
+    const auto ratio = rl.steps[0].abs() / std::exp(-20.0 - 1.0);
+    EXPECT_LE(ratio.max().item<double>(), std::sqrt(5.0) + 1e-9) << "fused " << fused;
+    EXPECT_GT(ratio.max().item<double>(), 0.5) << "fused " << fused;
+    const auto gl = torch::autograd::grad({rl.params[0].pow(2).sum()}, {param(*low, "lr_b")})[0];
+    EXPECT_GT(gl.abs().item<double>(), 0.0) << "fused " << fused;
+  }
+  // The clip must be an interval inside [-33, 33].
+  const auto below = HierarchicalRnnOptions().min_log_lr(-40), empty = HierarchicalRnnOptions().min_log_lr(-3).max_log_lr(-5);
+  EXPECT_THROW(below.validate(), l2o::Error);
+  EXPECT_THROW(empty.validate(), l2o::Error);
 }
 
 TEST(HierarchicalRnn, ShapesAndStateFromOneToAMillionElements) {

@@ -182,7 +182,7 @@ struct KernelCase {
     w.scl_w = ptr(rnd(f::kH, false));
     w.inp_w = ptr(rnd(f::kH, false));
     w.lr_w = ptr(rnd(f::kH, false));
-    w.scl_b = 0.1f, w.inp_b = -0.2f, w.lr_b = 0.05f, w.momentum = 0.5f, w.max_log_lr = 0;
+    w.scl_b = 0.1f, w.inp_b = -0.2f, w.lr_b = 0.05f, w.momentum = 0.5f, w.min_log_lr = -6, w.max_log_lr = 0;
     // Gradients and accumulators over several orders of magnitude, as a real model's are.
     in.g = ptr(rnd(n, false) * torch::pow(10.0, rnd(n, false) * 2));
     in.scl = ptr(rnd(n, true));
@@ -278,7 +278,9 @@ TEST(HrnnFused, EqualsOpByOpOnMultiTensorModels) {
   }
   // Fewer levels and fixed decays go through the kernel too.
   for (auto o : {HierarchicalRnnOptions().level_sizes({10}), HierarchicalRnnOptions().level_sizes({10, 20}),
-                 HierarchicalRnnOptions().learnable_decay(false), HierarchicalRnnOptions().use_gradient_shortcut(false)}) {
+                 HierarchicalRnnOptions().learnable_decay(false), HierarchicalRnnOptions().use_gradient_shortcut(false),
+                 // Both clips of the log learning rate active (initial rates lie in [log 1e-6, log 1e-2]).
+                 HierarchicalRnnOptions().min_log_lr(-9).max_log_lr(-7)}) {
     const auto pr = make_pair(o, torch::kDouble);
     std::string worst;
     EXPECT_LE(max_error_over_steps(pr, model(shapes, torch::kDouble), 20, &worst), 1e-10) << worst;
@@ -345,8 +347,11 @@ torch::Tensor weighted_outputs(const optim::UpdateResult& r) {
 TEST(HrnnFused, GradientsEqualOpByOpInFloat64) {
   const std::vector<std::vector<int64_t>> shapes{{30, 7}, {7}, {1}, {300}};
   for (int warmup : {0, 3}) {
-    for (const std::string global : {"mean", "last_tensor"}) {
-      const auto pr = make_pair(HierarchicalRnnOptions().global_input(global), torch::kDouble, 11);
+    for (const std::string global : {"mean", "last_tensor", "clipped"}) {
+      // "clipped": both clips of the log learning rate active, their straight-through gradients.
+      const auto o = global == "clipped" ? HierarchicalRnnOptions().min_log_lr(-9).max_log_lr(-7)
+                                         : HierarchicalRnnOptions().global_input(global);
+      const auto pr = make_pair(o, torch::kDouble, 11);
       auto grads_of = [&](HierarchicalRnn& rnn) {
         OneStep s = prepared_step(rnn, shapes, warmup);
         auto r = rnn.update(s.params, s.grads, s.state);

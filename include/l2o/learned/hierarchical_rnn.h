@@ -55,7 +55,9 @@ struct HierarchicalRnnOptions {
   TORCH_ARG(bool, use_gradient_shortcut) = true;
   /// Learn the initial hidden state of each level (else a fixed U(−1, 1) draw).
   TORCH_ARG(bool, learnable_rnn_init) = true;
-  /// Upper clip of the log learning rate (the lower one is −33).
+  /// Clip of the per-coordinate log learning rate, [min_log_lr, max_log_lr] (SPEC: [−33, 33]).
+  /// Tighter clips keep a trained φ's rates from running away on long horizons (docs/generalisation.md).
+  TORCH_ARG(double, min_log_lr) = -33;
   TORCH_ARG(double, max_log_lr) = 33;
   /// Input of the global GRU: "mean" over tensors of their new states, or "last_tensor" (what the
   /// TF reference actually feeds).
