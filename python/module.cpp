@@ -88,7 +88,8 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("is_learned", &l2o::optim::UpdateRule::is_learned)
       .def("__repr__", [](const l2o::optim::UpdateRule& r) { return "<l2o rule " + r.spec().str() + ">"; });
   m.def("make_rule", &l2o::learned::make_rule, py::arg("spec"), "Builds a rule from a spec string, e.g. 'adam:lr=1e-3'");
-  m.def("load_rule", &l2o::io::load_rule, py::arg("path"), "Rebuilds the learned rule saved in a checkpoint");
+  m.def("load_rule", &l2o::io::load_rule, py::arg("path"), py::arg("overrides") = "",
+        "Rebuilds the learned rule saved in a checkpoint; overrides='max_log_lr=-3' replaces saved options");
   m.def("checkpoint_info", &checkpoint_info, py::arg("path"),
         "A checkpoint's metadata: {'format': int, 'rule': spec string, 'trainer': dict}");
   m.def("checkpoint_dir", [] { return l2o::io::checkpoint_dir(); }, "Directory of the checkpoints shipped with l2o");

@@ -33,7 +33,7 @@ void add_compare(CLI::App& app) {
   auto a = std::make_shared<CompareArgs>();
   auto* cmd = app.add_subcommand("compare", "compare learned optimizers with baselines tuned over a learning-rate grid");
   add_config_option(cmd);
-  cmd->add_option("--checkpoint", a->checkpoints, "learned optimizer checkpoint(s); label with LABEL=PATH")
+  cmd->add_option("--checkpoint", a->checkpoints, "learned optimizer checkpoint(s): [LABEL=]PATH[:OPTION=VALUE,...] (options override the saved ones, e.g. max_log_lr=-3)")
       ->required()
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--baselines", a->baselines, "comma-separated baseline rules (see l2o problems); spec@lr1/lr2/... tunes over its own grid, "

@@ -29,7 +29,7 @@ void add_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   auto* cmd = app.add_subcommand("eval", "meta-test one optimizer: per-step CSV, JSON summary, table and plot");
   add_config_option(cmd);
-  auto* ck = cmd->add_option("--checkpoint", a->checkpoint, "learned optimizer checkpoint (from l2o train)");
+  auto* ck = cmd->add_option("--checkpoint", a->checkpoint, "learned optimizer checkpoint (from l2o train): PATH[:OPTION=VALUE,...] to override saved options");
   cmd->add_option("--optimizer", a->optimizer, "or a rule spec, e.g. adam:lr=0.01")->excludes(ck);
   cmd->add_option("--train_dir", a->train_dir,
                   "run folder of l2o train: the checkpoint is train_dir/restore_model_name (unless --checkpoint or "
@@ -45,7 +45,7 @@ void add_eval(CLI::App& app) {
     if (a->checkpoint.empty() && a->optimizer.empty() && !a->train_dir.empty()) a->checkpoint = a->train_dir + "/" + a->restore_model_name;
     L2O_CHECK(!a->checkpoint.empty() || !a->optimizer.empty(), "give --checkpoint, --train_dir or --optimizer");
     // Check everything the run needs before it starts, so bad input leaves no files behind.
-    const optim::RulePtr rule = a->checkpoint.empty() ? learned::make_rule(a->optimizer) : io::load_rule(a->checkpoint);
+    const optim::RulePtr rule = a->checkpoint.empty() ? learned::make_rule(a->optimizer) : load_checkpoint_arg(a->checkpoint);
     problems::ProblemSet::parse(a->options.problem);
     io::ensure_writable_dir(a->output_dir);
     const std::string label = a->label.empty() ? rule->name() : a->label;

@@ -61,7 +61,7 @@ void add_hessian(CLI::App& app) {
         autodiff::LanczosOptions().iterations(a->lanczos_steps).probes(a->lanczos_probes);
     lanczos_options.validate();
     optim::RulePtr rule;
-    if (!a->checkpoint.empty()) rule = io::load_rule(a->checkpoint);
+    if (!a->checkpoint.empty()) rule = load_checkpoint_arg(a->checkpoint);
     if (!a->optimizer.empty()) rule = learned::make_rule(a->optimizer);
     at::Generator gen = make_generator(static_cast<uint64_t>(a->seed));
     const problems::ProblemPtr problem = problems::make_problem(a->problem, gen);

@@ -49,7 +49,7 @@ void add_suite(CLI::App& app) {
   add_config_option(cmd);
   cmd->add_option("suite,--suite", a->suite, "suite name (configs/suites/NAME.toml) or path to a suite .toml file");
   cmd->add_flag("--list", a->list, "list the known suites and exit");
-  cmd->add_option("--checkpoint", a->checkpoints, "learned optimizer checkpoint(s); label with LABEL=PATH")
+  cmd->add_option("--checkpoint", a->checkpoints, "learned optimizer checkpoint(s): [LABEL=]PATH[:OPTION=VALUE,...] (options override the saved ones, e.g. max_log_lr=-3)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--suite_dir", a->suite_dir, "folder of the named suites (default $L2O_SUITE_DIR, else share/l2o/suites of an installed l2o, else the source tree's configs/suites)");
   cmd->add_option("--problems", a->problems, "comma-separated problem names: run only these (a partial run)");

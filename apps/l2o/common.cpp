@@ -99,13 +99,21 @@ std::string with_config_origin(const ExpandedArgs& args, const std::string& mess
   return message;
 }
 
+optim::RulePtr load_checkpoint_arg(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon != std::string::npos && text.find('=', colon) != std::string::npos)
+    return io::load_rule(text.substr(0, colon), text.substr(colon + 1));
+  return io::load_rule(text);
+}
+
 std::vector<eval::LabelledRule> load_labelled_checkpoints(const std::vector<std::string>& items) {
   std::vector<eval::LabelledRule> out;
   for (const auto& item : items) {
+    // LABEL=PATH[:OPTIONS] or PATH[:OPTIONS]: a label's '=' comes before any ':'.
     const auto eq = item.find('=');
-    const std::string path = eq == std::string::npos ? item : item.substr(eq + 1);
-    optim::RulePtr rule = io::load_rule(path);
-    out.emplace_back(eq == std::string::npos ? rule->name() + " (learned)" : item.substr(0, eq), rule);
+    const bool labelled = eq != std::string::npos && eq < item.find(':');
+    optim::RulePtr rule = load_checkpoint_arg(labelled ? item.substr(eq + 1) : item);
+    out.emplace_back(labelled ? item.substr(0, eq) : rule->name() + " (learned)", rule);
   }
   return out;
 }

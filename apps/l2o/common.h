@@ -20,6 +20,11 @@ void add_hessian(CLI::App& app);
 void add_suite(CLI::App& app);
 
 /// Loads `--checkpoint` items, each PATH or LABEL=PATH (default label "<rule name> (learned)").
+/// A --checkpoint value PATH[:OPTIONS]: the rule saved at PATH, OPTIONS ("key=value,...") replacing
+/// some of its saved options (io::load_rule).
+optim::RulePtr load_checkpoint_arg(const std::string& text);
+
+/// --checkpoint values [LABEL=]PATH[:OPTIONS]; without a label a rule is named "<name> (learned)".
 std::vector<eval::LabelledRule> load_labelled_checkpoints(const std::vector<std::string>& items);
 
 /// Adds --problem, --num_steps, --seeds and --seed of a meta-test.

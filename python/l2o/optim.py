@@ -68,8 +68,9 @@ class Rule(_RuleOptimizer):
 
 class Learned(_RuleOptimizer):
     """A meta-trained optimizer from an l2o checkpoint: Learned(model.parameters(), "best.pt").
-    l2o.shipped_checkpoint("hrnn_generalist.pt") gives the path of the one shipped with l2o."""
+    l2o.shipped_checkpoint("hrnn_generalist.pt") gives the path of the one shipped with l2o.
+    overrides="max_log_lr=-3" runs the trained φ with some of its saved options replaced."""
 
-    def __init__(self, params, checkpoint):
+    def __init__(self, params, checkpoint, overrides=""):
         self.checkpoint = str(checkpoint)
-        super().__init__(params, _C.load_rule(self.checkpoint))
+        super().__init__(params, _C.load_rule(self.checkpoint, overrides))

@@ -149,3 +149,17 @@ def test_checkpoint_metadata_and_shipped_checkpoints():
     assert pathlib.Path(path).is_file() and l2o.checkpoint_info(path) == info
     with pytest.raises(l2o.Error, match="no shipped checkpoint 'nope.pt'.*hrnn_mnist.pt"):
         l2o.shipped_checkpoint("nope.pt")
+
+
+def test_overridden_options_clip_the_learned_rates():
+    # The same φ under max_log_lr=-5: the spec says so, and every per-coordinate log learning rate in
+    # its state stays at or below the clip (new_log_lr mixes the old value and the clipped step_log_lr).
+    model = make_model()
+    opt = l2o.optim.Learned(model.parameters(), HRNN, overrides="max_log_lr=-5")
+    assert "max_log_lr=-5" in opt.rule
+    assert "max_log_lr=33" in l2o.optim.Learned(make_model().parameters(), HRNN).rule
+    train(model, opt, batches(30))
+    rates = torch.cat([t.flatten() for t in opt.state_dict()["state"]["slots"]["log_lr"]])
+    assert rates.max().item() <= -5 + 1e-6
+    with pytest.raises(l2o.Error, match="no_such_option"):
+        l2o.optim.Learned(make_model().parameters(), HRNN, overrides="no_such_option=1")

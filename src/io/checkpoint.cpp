@@ -1,4 +1,5 @@
 #include <l2o/core/error.h>
+#include <l2o/core/spec.h>
 #include <l2o/core/version.h>
 #include <l2o/io/checkpoint.h>
 #include <l2o/io/files.h>
@@ -200,10 +201,18 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
 }
 
 // φ and, if asked, the meta-optimizer state from an archive whose header has been read.
+// With `same_spec` false only the optimizer's name must agree (φ's names and shapes are checked tensor
+// by tensor).
 void load_state_from(torch::serialize::InputArchive& archive, const CheckpointInfo& info, const std::string& path,
-                     optim::UpdateRule& rule, torch::optim::Optimizer* meta_optimizer) {
-  L2O_CHECK(info.rule_spec == rule.spec().str(), "checkpoint '", path, "' holds optimizer '", info.rule_spec,
-            "', not '", rule.spec().str(), "'");
+                     optim::UpdateRule& rule, torch::optim::Optimizer* meta_optimizer, bool same_spec = true) {
+  if (same_spec) {
+    L2O_CHECK(info.rule_spec == rule.spec().str(), "checkpoint '", path, "' holds optimizer '", info.rule_spec,
+              "', not '", rule.spec().str(), "'");
+  } else {
+    const std::string saved = Spec::parse(info.rule_spec).name();
+    L2O_CHECK(saved == rule.spec().name(), "checkpoint '", path, "' holds optimizer '", saved, "', not '",
+              rule.spec().name(), "'");
+  }
   L2O_CHECK(rule.module() != nullptr, "optimizer '", rule.name(), "' has no learned parameters to load");
   try {
     torch::serialize::InputArchive phi;
@@ -230,11 +239,22 @@ void load_into(const std::string& path, optim::UpdateRule& rule, torch::optim::O
   load_state_from(archive, read_info(archive, path), path, rule, meta_optimizer);
 }
 
-optim::RulePtr load_rule(const std::string& path) {
+void load_phi_into(const std::string& path, optim::UpdateRule& rule) {
+  auto archive = open_archive(path);
+  load_state_from(archive, read_info(archive, path), path, rule, nullptr, /*same_spec=*/false);
+}
+
+optim::RulePtr load_rule(const std::string& path, const std::string& overrides) {
   auto archive = open_archive(path);
   const CheckpointInfo info = read_info(archive, path);
-  optim::RulePtr rule = learned::make_rule(info.rule_spec);
-  load_state_from(archive, info, path, *rule, nullptr);
+  Spec spec = Spec::parse(info.rule_spec);
+  if (!overrides.empty()) {
+    const Spec changed = Spec::parse(spec.name() + ":" + overrides);
+    // Unknown keys are refused by make_rule (options at their defaults may be absent from the spec).
+    for (const auto& [key, value] : changed.values()) spec.set(key, value);
+  }
+  optim::RulePtr rule = learned::make_rule(spec.str());
+  load_state_from(archive, info, path, *rule, nullptr, /*same_spec=*/overrides.empty());
   return rule;
 }
 

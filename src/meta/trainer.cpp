@@ -169,8 +169,9 @@ Trainer::Trainer(TrainOptions options, std::shared_ptr<Communicator> comm)
   }
   L2O_CHECK(rule_->module() != nullptr, "optimizer '", rule_->name(),
             "' has no learned parameters to meta-train (pick a learned one, e.g. lstm)");
-  // Fine-tuning: φ from another run's checkpoint (load_into checks that its rule spec is this one).
-  if (!options_.init_from().empty()) io::load_into(options_.init_from(), *rule_, nullptr);
+  // Fine-tuning: φ from another run's checkpoint, of the same optimizer; its other options may differ
+  // when φ's shapes do not (a lower max_log_lr, say).
+  if (!options_.init_from().empty()) io::load_phi_into(options_.init_from(), *rule_);
   reduction_ = std::make_unique<MetaGradientReduction>(rule_->module()->parameters(), std::move(comm));
   estimator_ = make_estimator(*rule_, EstimatorOptions()
                                           .type(parse_estimator(options_.estimator()))

@@ -246,7 +246,7 @@ TEST(Cli, InitFromFineTuningConfigsAndBadCheckpoints) {
   const char* src = std::getenv("L2O_SOURCE_DIR");
   ASSERT_NE(src, nullptr);
   const std::string root = src, shipped = root + "/checkpoints/hrnn_generalist.pt";
-  for (const char* cfg : {"finetune_hrnn_long.toml", "finetune_hrnn_long_pes.toml"}) {
+  for (const char* cfg : {"finetune_hrnn_long.toml", "finetune_hrnn_long_pes.toml", "finetune_hrnn_capped.toml"}) {
     const auto r = run("train --quiet --plot false --config " + root + "/configs/" + cfg + " --init_from " + shipped +
                        " --meta_iterations 0 -o " + work() + "/finetune_cfg");
     EXPECT_EQ(r.code, 0) << cfg << ": " << r.err;
@@ -255,10 +255,35 @@ TEST(Cli, InitFromFineTuningConfigsAndBadCheckpoints) {
   expect_one_line_error(run("train --optimizer hrnn --init_from " + work() + "/none.pt --meta_iterations 0 -o " + out),
                         "none.pt");
   expect_one_line_error(run("train --optimizer lstm --init_from " + shipped + " --meta_iterations 0 -o " + out),
-                        "holds optimizer 'hrnn:");
+                        "holds optimizer 'hrnn'");
   // A resumed run keeps its start: --init_from cannot change it.
   expect_one_line_error(run("train --resume " + work() + "/finetune_cfg/latest.pt --init_from " + shipped),
                         "cannot change a resumed run");
+}
+
+// --checkpoint PATH:OPTIONS runs a trained φ under other saved options; a bad option is one line.
+TEST(Cli, CheckpointOptionsOverrideTheSavedOnes) {
+  const char* src = std::getenv("L2O_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  const std::string shipped = std::string(src) + "/checkpoints/hrnn_generalist.pt", out = work() + "/override";
+  auto r = run("eval --checkpoint " + shipped + ":max_log_lr=-5,min_log_lr=-20 --problem quadratic:dim=4 "
+               "--num_steps 3 --seeds 1 -o " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string summary = slurp(out + "/summary.json");
+  EXPECT_NE(summary.find("max_log_lr=-5"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("min_log_lr=-20"), std::string::npos) << summary;
+  r = run("compare --checkpoint capped=" + shipped + ":max_log_lr=-5 --checkpoint " + shipped +
+          " --problem quadratic:dim=4 --num_steps 3 --seeds 1 -o " + out + "_compare");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string table = slurp(out + "_compare/summary.json");
+  EXPECT_NE(table.find("\"capped\""), std::string::npos) << table;
+  EXPECT_NE(table.find("max_log_lr=33"), std::string::npos) << table;
+  expect_one_line_error(run("eval --checkpoint " + shipped + ":no_such_option=1 --problem quadratic:dim=4 -o " + out),
+                        "no_such_option");
+  expect_one_line_error(run("eval --checkpoint " + shipped + ":levels=8-20-20 --problem quadratic:dim=4 -o " + out),
+                        "shape");
+  expect_one_line_error(run("eval --checkpoint " + shipped + ":max_log_lr=-40 --problem quadratic:dim=4 -o " + out),
+                        "max_log_lr");
 }
 
 // Seed 003's command lines (training, enhanced training, evaluation) run under the reference's flag

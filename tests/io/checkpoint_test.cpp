@@ -1,4 +1,5 @@
 #include <l2o/core/error.h>
+#include <l2o/core/spec.h>
 #include <l2o/io/checkpoint.h>
 #include <l2o/io/files.h>
 #include <l2o/learned/lstm.h>
@@ -121,5 +122,36 @@ TEST(Checkpoint, ACheckpointOfAnotherOptimizerTypeIsAClearError) {
     const std::string w = e.what();
     EXPECT_NE(w.find("holds optimizer 'lstm"), std::string::npos) << w;
     EXPECT_EQ(w.find('\n'), std::string::npos) << w;
+  }
+}
+
+TEST(Checkpoint, OverriddenOptionsKeepPhiAndChangeTheRule) {
+  // A trained φ run under another max_log_lr: the same tensors, the new option in the spec.
+  const std::string path = temp_dir() + "/hrnn.pt";
+  torch::manual_seed(7);
+  auto rule = learned::make_rule("hrnn");
+  io::save_checkpoint(path, *rule, nullptr);
+  auto clipped = io::load_rule(path, "max_log_lr=-3,min_log_lr=-20");  // min_log_lr: not in the saved spec
+  EXPECT_EQ(clipped->spec().get_double("max_log_lr", 0), -3);
+  EXPECT_EQ(clipped->spec().str(),
+            Spec::parse(rule->spec().str()).set("max_log_lr", -3.0).set("min_log_lr", -20.0).str());
+  const auto a = rule->module()->parameters(), b = clipped->module()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i]));
+  // The same φ loads into a rule built with the option (fine-tuning), not into another optimizer's.
+  auto target = learned::make_rule("hrnn:max_log_lr=-3");
+  io::load_phi_into(path, *target);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], target->module()->parameters()[i]));
+  EXPECT_THROW(io::load_into(path, *target, nullptr), l2o::Error);  // load_into keeps the spec check
+  auto lstm = learned::make_rule("lstm");
+  EXPECT_THROW(io::load_phi_into(path, *lstm), l2o::Error);
+  // An option the optimizer does not have, or one that changes φ's shapes, is a one-line error.
+  for (const std::string bad : {"no_such_option=1", "levels=8-20-20", "max_log_lr=-40", "max_log_lr"}) {
+    try {
+      io::load_rule(path, bad);
+      ADD_FAILURE() << bad << ": no error";
+    } catch (const l2o::Error& e) {
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
   }
 }

@@ -76,7 +76,11 @@ TEST(Trainer, InitFromStartsANewRunFromAnotherRunsPhi) {
   auto resumed = meta::Trainer::resume(tuned + "/latest.pt", 3);
   EXPECT_EQ(resumed->options().init_from(), dir + "/latest.pt");
   EXPECT_EQ(resumed->counters().iteration, 2);
-  // A checkpoint of another optimizer is refused with a one-line error.
+  // The same optimizer under another option that keeps φ's tensors (a larger output scale) starts from
+  // that φ too; one whose tensors differ (hidden_size) is refused with a one-line error.
+  meta::Trainer rescaled(tiny().optimizer("lstm:output_scale=0.5,hidden_size=10").init_from(tuned + "/latest.pt"));
+  const auto same = rescaled.rule()->module()->parameters(), tuned_phi = resumed->rule()->module()->parameters();
+  for (size_t i = 0; i < phi.size(); ++i) EXPECT_TRUE(torch::equal(tuned_phi[i], same[i])) << "parameter " << i;
   EXPECT_THROW(meta::Trainer(tiny().optimizer("lstm:output_scale=0.1,hidden_size=12").init_from(tuned + "/latest.pt")),
                l2o::Error);
   EXPECT_THROW(meta::Trainer(tiny().init_from(dir + "/missing.pt")), l2o::Error);

@@ -32,12 +32,18 @@ void save_checkpoint(const std::string& path, optim::UpdateRule& rule, const tor
 /// corrupt or wrong-version file.
 CheckpointInfo read_checkpoint_info(const std::string& path);
 
-/// Rebuilds the rule saved at `path` and loads φ.
-optim::RulePtr load_rule(const std::string& path);
+/// Rebuilds the rule saved at `path` and loads φ. `overrides` ("key=value,...", e.g. "max_log_lr=-3")
+/// replaces some of the saved options first, to run a trained φ under other settings; each key must be
+/// an option of the saved optimizer, and φ's tensors must keep their names and shapes.
+optim::RulePtr load_rule(const std::string& path, const std::string& overrides = "");
 
 /// Loads φ into an existing rule, whose spec must equal the saved one, and the meta-optimizer state
 /// if `meta_optimizer` is given.
 void load_into(const std::string& path, optim::UpdateRule& rule, torch::optim::Optimizer* meta_optimizer);
+
+/// Loads φ alone into `rule`, the same optimizer as the saved one but possibly under other options
+/// (fine-tuning with, say, another max_log_lr): φ's tensors must have the same names and shapes.
+void load_phi_into(const std::string& path, optim::UpdateRule& rule);
 
 }  // namespace io
 }  // namespace l2o
