@@ -2,14 +2,15 @@
 // dropout, trained on MNIST through RuleOptimizer, against torch::optim::Adam on the same model,
 // data order and seed. Not a unit test: it takes minutes (one epoch per optimizer).
 //
-//   dropin_check [--epochs 1] [--seeds 1] [--out file.csv] NAME=CHECKPOINT|SPEC ...
+//   dropin_check [--epochs 1] [--seeds 1] [--out file.csv] NAME=CHECKPOINT[:OPTIONS]|SPEC ...
 //
-// Every NAME=... is a checkpoint file or a rule spec (e.g. `adam:lr=0.001`, `hrnn` = untrained φ
+// Every NAME=... is a checkpoint file (OPTIONS override saved ones, e.g. max_log_lr=-5) or a rule spec (e.g. `adam:lr=0.001`, `hrnn` = untrained φ
 // seeded by 0). Prints, per optimizer and seed, the mean training loss of the first and last 100
 // steps and the test accuracy, and writes them as CSV.
 #include <l2o/core/runtime.h>
 #include <l2o/data/dataset.h>
 #include <l2o/io/checkpoint.h>
+#include <l2o/io/files.h>
 #include <l2o/learned/registry.h>
 #include <l2o/optim/adapter.h>
 
@@ -52,9 +53,15 @@ struct Result {
 Result train(const std::string& what, int64_t seed, int64_t epochs, const l2o::data::DataSplits& data) {
   torch::manual_seed(seed);
   auto net = std::make_shared<Net>();
-  const bool file = std::filesystem::exists(what);
+  // A checkpoint, optionally PATH:OPTIONS (saved options overridden, e.g. max_log_lr=-5), or a rule spec.
+  const auto colon = what.rfind(':');
+  const bool with_options = colon != std::string::npos && std::filesystem::exists(what.substr(0, colon));
+  const bool file = with_options || std::filesystem::exists(what);
   torch::manual_seed(0);  // an untrained learned rule's φ: the trainer's seeding does the same
-  const l2o::optim::RulePtr rule = file ? l2o::io::load_rule(what) : l2o::learned::make_rule(what);
+  const l2o::optim::RulePtr rule =
+      !file          ? l2o::learned::make_rule(what)
+      : with_options ? l2o::io::load_rule(what.substr(0, colon), what.substr(colon + 1))
+                     : l2o::io::load_rule(what);
   l2o::optim::RuleOptimizer optimizer(net->parameters(), rule);
   auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed) + 1000);
   const int64_t n = data.train.size(), batch = 64, steps_per_epoch = n / batch;
@@ -118,7 +125,7 @@ int main(int argc, char** argv) try {
       std::printf("%-22s %4lld %12.4f %12.4f %9.4f %8.1f\n", name.c_str(), static_cast<long long>(s), r.first, r.last,
                   r.accuracy, r.seconds);
       std::fflush(stdout);
-      csv << name << ',' << what << ',' << s << ',' << epochs << ',' << r.first << ',' << r.last << ',' << r.accuracy
+      csv << l2o::io::csv_field(name) << ',' << l2o::io::csv_field(what) << ',' << s << ',' << epochs << ',' << r.first << ',' << r.last << ',' << r.accuracy
           << ',' << r.seconds << '\n';
     }
   }
