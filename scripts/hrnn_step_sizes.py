@@ -5,6 +5,7 @@ for the HierarchicalRNN, the spread of its per-coordinate log learning rates.
 
     /usr/bin/python3 scripts/hrnn_step_sizes.py checkpoints/hrnn_generalist.pt
     /usr/bin/python3 scripts/hrnn_step_sizes.py adam
+    /usr/bin/python3 scripts/hrnn_step_sizes.py checkpoints/hrnn_generalist.pt max_log_lr=-3   (saved options overridden)
 
 Needs the built Python module (build/python, or L2O_PYTHON_DIR) and data/mnist.
 """
@@ -25,7 +26,7 @@ X=torch.tensor(idx(xi).reshape(-1,784)/255.0, dtype=torch.float32); Y=torch.tens
 torch.manual_seed(0)
 model=torch.nn.Sequential(torch.nn.Linear(784,20), torch.nn.ReLU(), torch.nn.Linear(20,10))
 ck=sys.argv[1]
-opt=l2o.optim.Learned(model.parameters(), ck) if ck!='adam' else torch.optim.Adam(model.parameters(), lr=1e-3)
+opt=l2o.optim.Learned(model.parameters(), ck, sys.argv[2] if len(sys.argv) > 2 else '') if ck!='adam' else torch.optim.Adam(model.parameters(), lr=1e-3)
 g=torch.Generator().manual_seed(1)
 for t in range(1, 4001):
     idxs=torch.randint(0, X.shape[0], (128,), generator=g)
@@ -38,6 +39,7 @@ for t in range(1, 4001):
         if ck!='adam':
             sl=opt.state_dict()['state']['slots']
             ll=torch.cat([x.flatten() for x in sl['log_lr']])
-            extra=' log_lr mean %.2f min %.2f max %.2f' % (ll.mean(), ll.min(), ll.max())
+            extra=' log_lr mean %.2f min %.2f max %.2f, <-20: %.1f%%, >-5: %.1f%%' % (
+                ll.mean(), ll.min(), ll.max(), 100*(ll < -20).float().mean(), 100*(ll > -5).float().mean())
         with torch.no_grad(): full=torch.nn.functional.cross_entropy(model(X[:10000]), Y[:10000]).item()
         print('step %5d loss(10k) %.3f |dtheta| %.2e%s' % (t, full, step, extra), flush=True)
