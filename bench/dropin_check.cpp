@@ -54,14 +54,10 @@ Result train(const std::string& what, int64_t seed, int64_t epochs, const l2o::d
   torch::manual_seed(seed);
   auto net = std::make_shared<Net>();
   // A checkpoint, optionally PATH:OPTIONS (saved options overridden, e.g. max_log_lr=-5), or a rule spec.
-  const auto colon = what.rfind(':');
-  const bool with_options = colon != std::string::npos && std::filesystem::exists(what.substr(0, colon));
-  const bool file = with_options || std::filesystem::exists(what);
+  const auto [path, overrides] = l2o::io::split_checkpoint_options(what);
   torch::manual_seed(0);  // an untrained learned rule's φ: the trainer's seeding does the same
-  const l2o::optim::RulePtr rule =
-      !file          ? l2o::learned::make_rule(what)
-      : with_options ? l2o::io::load_rule(what.substr(0, colon), what.substr(colon + 1))
-                     : l2o::io::load_rule(what);
+  const l2o::optim::RulePtr rule = std::filesystem::exists(path) ? l2o::io::load_rule(path, overrides)
+                                                                 : l2o::learned::make_rule(what);
   l2o::optim::RuleOptimizer optimizer(net->parameters(), rule);
   auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed) + 1000);
   const int64_t n = data.train.size(), batch = 64, steps_per_epoch = n / batch;

@@ -100,10 +100,8 @@ std::string with_config_origin(const ExpandedArgs& args, const std::string& mess
 }
 
 optim::RulePtr load_checkpoint_arg(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon != std::string::npos && text.find('=', colon) != std::string::npos)
-    return io::load_rule(text.substr(0, colon), text.substr(colon + 1));
-  return io::load_rule(text);
+  const auto [path, overrides] = io::split_checkpoint_options(text);
+  return io::load_rule(path, overrides);
 }
 
 std::vector<eval::LabelledRule> load_labelled_checkpoints(const std::vector<std::string>& items) {

@@ -18,6 +18,7 @@ void add_compare(CLI::App& app);
 void add_problems(CLI::App& app);
 void add_hessian(CLI::App& app);
 void add_suite(CLI::App& app);
+void add_export(CLI::App& app);
 
 /// Loads `--checkpoint` items, each PATH or LABEL=PATH (default label "<rule name> (learned)").
 /// A --checkpoint value PATH[:OPTIONS]: the rule saved at PATH, OPTIONS ("key=value,...") replacing

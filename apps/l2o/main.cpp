@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   l2o::app::add_problems(app);
   l2o::app::add_hessian(app);
   l2o::app::add_suite(app);
+  l2o::app::add_export(app);
   l2o::app::ExpandedArgs expanded;
   try {
     expanded = l2o::app::expand_config(app, argc, argv);

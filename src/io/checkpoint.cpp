@@ -244,6 +244,12 @@ void load_phi_into(const std::string& path, optim::UpdateRule& rule) {
   load_state_from(archive, read_info(archive, path), path, rule, nullptr, /*same_spec=*/false);
 }
 
+std::pair<std::string, std::string> split_checkpoint_options(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || text.find('=', colon) == std::string::npos) return {text, ""};
+  return {text.substr(0, colon), text.substr(colon + 1)};
+}
+
 optim::RulePtr load_rule(const std::string& path, const std::string& overrides) {
   auto archive = open_archive(path);
   const CheckpointInfo info = read_info(archive, path);

@@ -284,6 +284,20 @@ TEST(Cli, CheckpointOptionsOverrideTheSavedOnes) {
                         "shape");
   expect_one_line_error(run("eval --checkpoint " + shipped + ":max_log_lr=-40 --problem quadratic:dim=4 -o " + out),
                         "max_log_lr");
+  // l2o export bakes the options into a new checkpoint that keeps the source's trainer record.
+  const std::string exported = work() + "/exported.pt";
+  r = run("export " + shipped + ":max_log_lr=-5 -o " + exported);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("max_log_lr=-5"), std::string::npos) << r.out;
+  const std::string bytes = slurp(exported);
+  EXPECT_NE(bytes.find("exported_from"), std::string::npos);
+  EXPECT_NE(bytes.find("best_validation"), std::string::npos);  // the source's counters
+  r = run("eval --checkpoint " + exported + " --problem quadratic:dim=4 --num_steps 3 --seeds 1 -o " + out + "_exported");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(slurp(out + "_exported/summary.json").find("max_log_lr=-5"), std::string::npos);
+  expect_one_line_error(run("export " + shipped + ":no_such_option=1 -o " + exported + "2"), "no_such_option");
+  expect_one_line_error(run("export " + work() + "/none.pt -o " + exported + "2"), "none.pt");
+  EXPECT_FALSE(fs::exists(exported + "2"));
 }
 
 // Seed 003's command lines (training, enhanced training, evaluation) run under the reference's flag

@@ -145,6 +145,11 @@ TEST(Checkpoint, OverriddenOptionsKeepPhiAndChangeTheRule) {
   EXPECT_THROW(io::load_into(path, *target, nullptr), l2o::Error);  // load_into keeps the spec check
   auto lstm = learned::make_rule("lstm");
   EXPECT_THROW(io::load_phi_into(path, *lstm), l2o::Error);
+  // --checkpoint values: the options follow the last ':' and hold '='.
+  EXPECT_EQ(io::split_checkpoint_options("a/b.pt:max_log_lr=-3,min_log_lr=-9"),
+            std::make_pair(std::string("a/b.pt"), std::string("max_log_lr=-3,min_log_lr=-9")));
+  EXPECT_EQ(io::split_checkpoint_options("a:b/c.pt"), std::make_pair(std::string("a:b/c.pt"), std::string()));
+  EXPECT_EQ(io::split_checkpoint_options("c.pt"), std::make_pair(std::string("c.pt"), std::string()));
   // An option the optimizer does not have, or one that changes φ's shapes, is a one-line error.
   for (const std::string bad : {"no_such_option=1", "levels=8-20-20", "max_log_lr=-40", "max_log_lr"}) {
     try {

@@ -5,6 +5,7 @@
 #include <l2o/optim/update_rule.h>
 
 #include <string>
+#include <utility>
 
 namespace torch {
 namespace optim {
@@ -36,6 +37,10 @@ CheckpointInfo read_checkpoint_info(const std::string& path);
 /// replaces some of the saved options first, to run a trained φ under other settings; each key must be
 /// an option of the saved optimizer, and φ's tensors must keep their names and shapes.
 optim::RulePtr load_rule(const std::string& path, const std::string& overrides = "");
+
+/// Splits "PATH[:OPTIONS]" (OPTIONS "key=value,...", after the last ':') into the path and the
+/// options, "" when there are none: the form of --checkpoint values.
+std::pair<std::string, std::string> split_checkpoint_options(const std::string& text);
 
 /// Loads φ into an existing rule, whose spec must equal the saved one, and the meta-optimizer state
 /// if `meta_optimizer` is given.
