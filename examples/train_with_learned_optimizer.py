@@ -33,7 +33,7 @@ def train(make_optimizer, steps):
 
 def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    checkpoint = l2o.shipped_checkpoint("hrnn_generalist.pt")
+    checkpoint = l2o.shipped_checkpoint("hrnn_generalist_v2.pt")
     print(f"l2o {l2o.__version__}; learned optimizer {checkpoint}: {l2o.checkpoint_info(checkpoint)['rule'].split(':')[0]}")
     print("learned (l2o.optim.Learned)")
     learned = train(lambda ps: l2o.optim.Learned(ps, checkpoint), steps)
