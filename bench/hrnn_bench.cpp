@@ -4,8 +4,9 @@
 //  - one forward + backward through an update (the meta-training inner step: a graph from φ, θ and
 //    the state through the update, then the backward of a scalar of its outputs), fused vs op by op;
 //  - one L2O-Scale meta-iteration on the MNIST MLP 784-20-10 (100 steps, 5 unrolls of 20, 10,000-image
-//    meta-objective; needs data/mnist) with the fused HRNN, the op-by-op HRNN and trainable_adam, so
-//    that the HRNN's share (the meta-iteration minus trainable_adam's) can be compared;
+//    meta-objective; needs data/mnist) with the fused HRNN, the op-by-op HRNN and trainable_adam,
+//    interleaved round by round, so that the HRNN's share (the meta-iteration minus trainable_adam's
+//    in the same round) can be compared;
 //  - one training step (forward, backward, optimizer step) of a LibTorch torch::nn MLP and of a small
 //    convnet with torch::nn's default initialisation, HRNN through RuleOptimizer vs torch::optim::Adam.
 //  - the per-coordinate kernel alone (no LibTorch, one thread) for each instruction set the CPU has, on
@@ -26,7 +27,11 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 using namespace l2o;
@@ -107,23 +112,54 @@ void BM_HrnnOpByOpForwardBackward1M(benchmark::State& st) { forward_backward(st,
 void BM_HrnnFusedForwardBackward1M(benchmark::State& st) { forward_backward(st, "hrnn", 1); }
 void BM_HrnnFusedForwardBackward1M_T2(benchmark::State& st) { forward_backward(st, "hrnn", 2); }
 
-void meta_iteration(benchmark::State& st, const std::string& optimizer) {
-  Threads t(1);
-  meta::Trainer trainer(meta::TrainOptions()
-                            .optimizer(optimizer)
-                            .problem(kMnist)
-                            .num_steps(100)
-                            .unroll_length(20)
-                            .objective("log_ratio")
-                            .meta_optimizer("rmsprop")
-                            .meta_lr(1e-6)
-                            .evaluation_period(0)
-                            .meta_iterations(1 << 30));
-  for (auto _ : st) benchmark::DoNotOptimize(trainer.step());
+std::unique_ptr<meta::Trainer> mnist_trainer(const std::string& optimizer) {
+  return std::make_unique<meta::Trainer>(meta::TrainOptions()
+                           .optimizer(optimizer)
+                           .problem(kMnist)
+                           .num_steps(100)
+                           .unroll_length(20)
+                           .objective("log_ratio")
+                           .meta_optimizer("rmsprop")
+                           .meta_lr(1e-6)
+                           .evaluation_period(0)
+                           .meta_iterations(1 << 30));
 }
-void BM_MnistMetaIterationTrainableAdam(benchmark::State& st) { meta_iteration(st, "trainable_adam"); }
-void BM_MnistMetaIterationHrnnOpByOp(benchmark::State& st) { meta_iteration(st, "hrnn:fused=false"); }
-void BM_MnistMetaIterationHrnnFused(benchmark::State& st) { meta_iteration(st, "hrnn"); }
+
+// The MNIST meta-iteration of trainable_adam, the op-by-op HRNN and the fused HRNN, interleaved: each
+// benchmark iteration is one round of one meta-iteration of each (in a rotating order, the three
+// trainers seeded alike so that round r draws the same task for all three). The HRNN's share of a
+// round is its meta-iteration minus trainable_adam's in the same round, so drifts of the machine's
+// speed cancel; main() prints the median over the rounds and their range.
+struct PairedRounds {
+  std::vector<double> adam, op, fused;  // seconds per round
+} g_rounds;
+
+void BM_MnistMetaIterationPaired(benchmark::State& st) {
+  Threads t(1);
+  const std::vector<std::string> names = {"trainable_adam", "hrnn:fused=false", "hrnn"};
+  std::vector<std::unique_ptr<meta::Trainer>> trainers;
+  for (const auto& n : names) trainers.push_back(mnist_trainer(n));
+  std::vector<std::vector<double>*> out = {&g_rounds.adam, &g_rounds.op, &g_rounds.fused};
+  for (auto* o : out) o->clear();
+  size_t round = 0;
+  for (auto _ : st) {
+    std::vector<double> secs(names.size());
+    for (size_t k = 0; k < names.size(); ++k) {
+      const size_t i = (round + k) % names.size();
+      const auto t0 = std::chrono::steady_clock::now();
+      benchmark::DoNotOptimize(trainers[i]->step());
+      secs[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    for (size_t i = 0; i < names.size(); ++i) out[i]->push_back(secs[i]);
+    ++round;
+  }
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 // torch::nn models with their default initialisation, trained on random MNIST-shaped batches.
 struct Mlp : torch::nn::Module {
@@ -228,9 +264,11 @@ BENCHMARK(BM_HrnnFusedUpdate1M_T2)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_HrnnOpByOpForwardBackward1M)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 BENCHMARK(BM_HrnnFusedForwardBackward1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_HrnnFusedForwardBackward1M_T2)->Unit(benchmark::kMillisecond)->MinTime(1.0);
-BENCHMARK(BM_MnistMetaIterationTrainableAdam)->Unit(benchmark::kMillisecond)->MinTime(15.0);
-BENCHMARK(BM_MnistMetaIterationHrnnOpByOp)->Unit(benchmark::kMillisecond)->MinTime(15.0);
-BENCHMARK(BM_MnistMetaIterationHrnnFused)->Unit(benchmark::kMillisecond)->MinTime(15.0);
+// Rounds of the three meta-iterations (~10 s each); L2O_BENCH_ROUNDS for another count.
+BENCHMARK(BM_MnistMetaIterationPaired)->Unit(benchmark::kMillisecond)->Iterations([] {
+  const char* env = std::getenv("L2O_BENCH_ROUNDS");
+  return env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 9;
+}());
 BENCHMARK(BM_TorchMlpStepAdam)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchMlpStepHrnn)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchConvStepAdam)->Unit(benchmark::kMicrosecond);
@@ -269,13 +307,21 @@ int main(int argc, char** argv) {
     std::printf("fused forward+backward, 2 threads: %.1f ns per parameter = %.2fx one thread\n",
                 ns("BM_HrnnFusedForwardBackward1M_T2"),
                 s.at("BM_HrnnFusedForwardBackward1M") / s.at("BM_HrnnFusedForwardBackward1M_T2"));
-  if (has({"BM_MnistMetaIterationTrainableAdam", "BM_MnistMetaIterationHrnnOpByOp", "BM_MnistMetaIterationHrnnFused"})) {
-    const double base = s.at("BM_MnistMetaIterationTrainableAdam");
-    const double op = s.at("BM_MnistMetaIterationHrnnOpByOp") - base, fu = s.at("BM_MnistMetaIterationHrnnFused") - base;
-    std::printf("MNIST meta-iteration: trainable_adam %.0f ms, HRNN op by op %.0f ms, fused %.0f ms; HRNN share "
-                "(minus trainable_adam) %.0f ms vs %.0f ms = %.1fx smaller\n",
-                1e3 * base, 1e3 * s.at("BM_MnistMetaIterationHrnnOpByOp"), 1e3 * s.at("BM_MnistMetaIterationHrnnFused"),
-                1e3 * op, 1e3 * fu, fu > 0 ? op / fu : 0.0);
+  if (has({"BM_MnistMetaIterationPaired"}) && !g_rounds.adam.empty()) {
+    const auto& r = g_rounds;
+    std::vector<double> op, fu, ratio;
+    for (size_t i = 0; i < r.adam.size(); ++i) {
+      op.push_back(r.op[i] - r.adam[i]);
+      fu.push_back(r.fused[i] - r.adam[i]);
+      ratio.push_back(fu.back() > 0 ? op.back() / fu.back() : 0.0);
+    }
+    const double mo = median(op), mf = median(fu);
+    std::printf("MNIST meta-iteration, %zu interleaved rounds, medians: trainable_adam %.0f ms, HRNN op by op %.0f ms, "
+                "fused %.0f ms; HRNN share (minus trainable_adam in the same round) %.0f ms vs %.0f ms = %.1fx smaller "
+                "(per round %.1f-%.1fx)\n",
+                r.adam.size(), 1e3 * median(r.adam), 1e3 * median(r.op), 1e3 * median(r.fused), 1e3 * mo, 1e3 * mf,
+                mf > 0 ? mo / mf : 0.0, *std::min_element(ratio.begin(), ratio.end()),
+                *std::max_element(ratio.begin(), ratio.end()));
   }
   if (has({"BM_TorchMlpStepAdam", "BM_TorchMlpStepHrnn"}))
     std::printf("torch::nn MLP 784-256-10 training step, batch 64: Adam %.0f us, HRNN (RuleOptimizer) %.0f us = %.2fx\n",
