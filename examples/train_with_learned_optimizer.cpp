@@ -2,8 +2,8 @@
 //
 //   train_with_learned_optimizer [checkpoint.pt | spec]
 //
-// Without an argument the example uses the HierarchicalRNN shipped with l2o (hrnn_generalist_v2.pt, found
-// through the installed package); a spec such as `adam:lr=0.01` runs a hand-designed rule instead.
+// Without an argument the example uses the learned optimizer shipped with l2o (mlp_lopt_generalist.pt,
+// found through the installed package); a spec such as `adam:lr=0.01` runs a hand-designed rule instead.
 // Exits with 1 if the loss did not fall.
 #include <l2o/core/runtime.h>
 #include <l2o/io/checkpoint.h>
@@ -22,7 +22,7 @@ int main(int argc, char** argv) try {
   torch::manual_seed(0);
   // A small regression model: y = sin(x₁ + x₂ + x₃).
   torch::nn::Sequential model(torch::nn::Linear(3, 16), torch::nn::Tanh(), torch::nn::Linear(16, 1));
-  const std::string what = argc > 1 ? argv[1] : l2o::io::shipped_checkpoint("hrnn_generalist_v2.pt");
+  const std::string what = argc > 1 ? argv[1] : l2o::io::shipped_checkpoint("mlp_lopt_generalist.pt");
   const bool is_file = std::filesystem::exists(what);
   l2o::optim::RulePtr rule = is_file ? l2o::io::load_rule(what) : l2o::learned::make_rule(what);
   l2o::optim::RuleOptimizer optimizer(model->parameters(), rule);

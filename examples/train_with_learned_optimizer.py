@@ -1,5 +1,5 @@
-"""Train a torch.nn model with the learned optimizer shipped with l2o (the HierarchicalRNN
-meta-trained on MNIST), next to Adam:
+"""Train a torch.nn model with the learned optimizer shipped with l2o (mlp_lopt_generalist.pt, the
+per-parameter MLP optimizer meta-trained on a distribution of MLPs and convnets), next to Adam:
 
     PYTHONPATH=build/python /usr/bin/python3 examples/train_with_learned_optimizer.py [steps]
 """
@@ -33,7 +33,7 @@ def train(make_optimizer, steps):
 
 def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    checkpoint = l2o.shipped_checkpoint("hrnn_generalist_v2.pt")
+    checkpoint = l2o.shipped_checkpoint("mlp_lopt_generalist.pt")
     print(f"l2o {l2o.__version__}; learned optimizer {checkpoint}: {l2o.checkpoint_info(checkpoint)['rule'].split(':')[0]}")
     print("learned (l2o.optim.Learned)")
     learned = train(lambda ps: l2o.optim.Learned(ps, checkpoint), steps)

@@ -94,7 +94,7 @@ PYBIND11_MODULE(_C, m) {
         "A checkpoint's metadata: {'format': int, 'rule': spec string, 'trainer': dict}");
   m.def("checkpoint_dir", [] { return l2o::io::checkpoint_dir(); }, "Directory of the checkpoints shipped with l2o");
   m.def("shipped_checkpoint", [](const std::string& name) { return l2o::io::shipped_checkpoint(name); },
-        py::arg("name"), "Path of a shipped checkpoint, e.g. 'hrnn_generalist.pt'");
+        py::arg("name"), "Path of a shipped checkpoint, e.g. 'mlp_lopt_generalist.pt'");
 
   py::class_<RuleOptimizer>(m, "RuleOptimizer", "l2o::optim::RuleOptimizer over the given tensors (no copies)")
       .def(py::init<std::vector<torch::Tensor>, RulePtr>(), py::arg("params"), py::arg("rule"))

@@ -26,7 +26,7 @@ cp -r "$here/examples" "$tmp/examples"
 cmake -S "$tmp/examples" -B "$tmp/examples/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$tmp/examples/build" -j"$(nproc)" >/dev/null
 (cd "$tmp" && L2O_CHECKPOINT_DIR= "$tmp/examples/build/train_with_learned_optimizer") | tee "$tmp/example.txt"
-grep -q "^checkpoint: $prefix/share/l2o/checkpoints/hrnn_generalist_v2.pt$" "$tmp/example.txt" || {
+grep -q "^checkpoint: $prefix/share/l2o/checkpoints/mlp_lopt_generalist.pt$" "$tmp/example.txt" || {
   echo "test: the example did not find the shipped checkpoint through the package" >&2
   exit 1
 }
@@ -42,7 +42,7 @@ if [ -n "$python_dir" ]; then
   # The Python example, against the installed module: it must use the prefix's shipped checkpoint.
   (cd "$tmp" && PYTHONPATH="$prefix/$python_dir" PYTHONDONTWRITEBYTECODE=1 L2O_CHECKPOINT_DIR= \
     /usr/bin/python3 "$tmp/examples/train_with_learned_optimizer.py" 40) | tee "$tmp/example_py.txt"
-  grep -q "learned optimizer $prefix/share/l2o/checkpoints/hrnn_generalist_v2.pt" "$tmp/example_py.txt" || {
+  grep -q "learned optimizer $prefix/share/l2o/checkpoints/mlp_lopt_generalist.pt" "$tmp/example_py.txt" || {
     echo "test: the installed Python module did not find the shipped checkpoint" >&2
     exit 1
   }

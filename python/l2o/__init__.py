@@ -1,7 +1,7 @@
 """l2o: learned optimizers on LibTorch, for PyTorch users.
 
     import l2o
-    opt = l2o.optim.Learned(model.parameters(), l2o.shipped_checkpoint("hrnn_generalist_v2.pt"))
+    opt = l2o.optim.Learned(model.parameters(), l2o.shipped_checkpoint("mlp_lopt_generalist.pt"))
     opt = l2o.optim.Rule(model.parameters(), "adam:lr=1e-3")
 
 Both are torch.optim.Optimizer subclasses running the C++ update of the l2o library in place on the

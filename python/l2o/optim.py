@@ -68,7 +68,7 @@ class Rule(_RuleOptimizer):
 
 class Learned(_RuleOptimizer):
     """A meta-trained optimizer from an l2o checkpoint: Learned(model.parameters(), "best.pt").
-    l2o.shipped_checkpoint("hrnn_generalist_v2.pt") gives the path of the one shipped with l2o.
+    l2o.shipped_checkpoint("mlp_lopt_generalist.pt") gives the path of the one shipped with l2o.
     overrides="max_log_lr=-3" runs the trained φ with some of its saved options replaced."""
 
     def __init__(self, params, checkpoint, overrides=""):
