@@ -17,6 +17,7 @@
 
 #include <l2o/core/rng.h>
 #include <l2o/core/runtime.h>
+#include <l2o/eval/suite.h>
 #include <l2o/learned/registry.h>
 #include <l2o/meta/trainer.h>
 #include <l2o/optim/adapter.h>
@@ -153,12 +154,6 @@ void BM_MnistMetaIterationPaired(benchmark::State& st) {
     for (size_t i = 0; i < names.size(); ++i) out[i]->push_back(secs[i]);
     ++round;
   }
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // torch::nn models with their default initialisation, trained on random MNIST-shaped batches.
@@ -315,11 +310,11 @@ int main(int argc, char** argv) {
       fu.push_back(r.fused[i] - r.adam[i]);
       ratio.push_back(fu.back() > 0 ? op.back() / fu.back() : 0.0);
     }
-    const double mo = median(op), mf = median(fu);
+    const double mo = eval::median(op), mf = eval::median(fu);
     std::printf("MNIST meta-iteration, %zu interleaved rounds, medians: trainable_adam %.0f ms, HRNN op by op %.0f ms, "
                 "fused %.0f ms; HRNN share (minus trainable_adam in the same round) %.0f ms vs %.0f ms = %.1fx smaller "
                 "(per round %.1f-%.1fx)\n",
-                r.adam.size(), 1e3 * median(r.adam), 1e3 * median(r.op), 1e3 * median(r.fused), 1e3 * mo, 1e3 * mf,
+                r.adam.size(), 1e3 * eval::median(r.adam), 1e3 * eval::median(r.op), 1e3 * eval::median(r.fused), 1e3 * mo, 1e3 * mf,
                 mf > 0 ? mo / mf : 0.0, *std::min_element(ratio.begin(), ratio.end()),
                 *std::max_element(ratio.begin(), ratio.end()));
   }
