@@ -18,10 +18,7 @@
 #include <torch/autograd.h>
 #include <torch/torch.h>
 
-#include <cstdlib>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace l2o {
@@ -121,82 +118,9 @@ fused::Inputs<T> inputs_of(const InputView& in, int64_t t, const T* ext, const T
   return x;
 }
 
-// Recycled memory for the large outputs of the kernels. A step of a 1M-parameter model makes 22 new
-// state tensors of 4 MB and frees the previous step's; glibc returns such blocks to the system
-// (mmap, or trimming the heap top), and touching fresh pages again costs ~7 ns per parameter and step
-// (88 MB of page faults, as much as a fifth of the fused update). Blocks of at least kPoolMinBytes go
-// back to this pool when their tensor dies, up to kPoolMaxBytes held; the pool is never destroyed, as
-// tensors may outlive static destruction.
-constexpr size_t kPoolMinBytes = size_t{1} << 20;
-constexpr size_t kPoolMaxBytes = size_t{1} << 30;
-
-class BufferPool {
- public:
-  static BufferPool& get() {
-    static BufferPool* pool = new BufferPool;  // leaked on purpose, see above
-    return *pool;
-  }
-  void* take(size_t bytes) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(bytes);
-      if (it != free_.end() && !it->second.empty()) {
-        void* p = it->second.back();
-        it->second.pop_back();
-        held_ -= bytes;
-        ++stats_.reuses;
-        return p;
-      }
-      ++stats_.allocations;
-    }
-    void* p = std::aligned_alloc(64, bytes);
-    L2O_CHECK(p != nullptr, "out of memory: the fused HierarchicalRNN step could not allocate ", bytes, " bytes");
-    return p;
-  }
-  void give(void* p, size_t bytes) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (held_ + bytes <= kPoolMaxBytes) {
-        free_[bytes].push_back(p);
-        held_ += bytes;
-        return;
-      }
-    }
-    std::free(p);
-  }
-  fused::PoolStats stats() {
-    std::lock_guard<std::mutex> lock(mu_);
-    fused::PoolStats s = stats_;
-    s.held_bytes = held_;
-    return s;
-  }
-
- private:
-  std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
-  size_t held_ = 0;
-  fused::PoolStats stats_;
-};
-
-// An uninitialised tensor of `sizes` and `strides` (which address exactly numel elements), from the
-// pool when it is large.
-torch::Tensor pooled_empty(at::IntArrayRef sizes, at::IntArrayRef strides, const torch::TensorOptions& opts) {
-  int64_t numel = 1;
-  for (auto s : sizes) numel *= s;
-  const size_t elem = opts.dtype().itemsize();
-  const size_t bytes = static_cast<size_t>(numel) * elem;
-  if (bytes < kPoolMinBytes) return torch::empty_strided(sizes, strides, opts);
-  const size_t rounded = (bytes + 63) / 64 * 64;
-  void* p = BufferPool::get().take(rounded);
-  return torch::from_blob(
-      p, sizes, strides, [rounded](void* q) { BufferPool::get().give(q, rounded); }, opts);
-}
-
-torch::Tensor pooled_empty(int64_t n, const torch::TensorOptions& opts) { return pooled_empty({n}, {1}, opts); }
-
 // [n, kH] stored coordinate-minor ([kH, n] in memory), the layout the kernel reads and writes fastest.
 torch::Tensor empty_state_h(int64_t n, const torch::TensorOptions& opts) {
-  return pooled_empty({n, kH}, {1, std::max<int64_t>(n, 1)}, opts);
+  return torch::empty_strided({n, kH}, {1, std::max<int64_t>(n, 1)}, opts);
 }
 
 // Pass 1 forward on every tensor. Returns per tensor kPerTensorOut outputs, then sums [T, kH + kF]
@@ -226,7 +150,7 @@ torch::autograd::variable_list run_forward(const InputView& in, T min_log_lr, T 
     sizes[t] = n;
     ins[t] = inputs_of<T>(in, t, ext, lr_mean);
     auto h = empty_state_h(n, opts);
-    auto o = [&] { return pooled_empty(n, opts); };
+    auto o = [&] { return torch::empty({n}, opts); };
     torch::Tensor scl = o(), inp = o(), log_lr = o(), u = o();
     out.insert(out.end(), {h, scl, inp, log_lr, u});
     fused::Outputs<T>& d = outs[t];
@@ -333,7 +257,7 @@ torch::autograd::variable_list run_backward(const InputView& in, const torch::au
     auto down = [&](int slot) -> T* {
       const int64_t idx = in.index_of(t, slot);
       if (!needs[idx]) return nullptr;
-      grads[idx] = pooled_empty(n, opts);
+      grads[idx] = torch::empty({n}, opts);
       return grads[idx].data_ptr<T>();
     };
     gi.scl = down(kScl);
@@ -556,21 +480,10 @@ optim::UpdateResult HierarchicalRnn::update_fused(const TensorList& params, cons
   const auto scale = -torch::exp(stepsize_offset_) / torch::sqrt(sumsq / n + 1e-16);
   optim::UpdateResult r;
   r.state.step = state.step + 1;
-  // Without a graph the step and θ' go into recycled buffers too (see BufferPool).
-  const bool plain = !torch::GradMode::is_enabled() || !scale.requires_grad();
   for (int64_t t = 0; t < nt; ++t) {
     const auto* o_t = &out[t * kPerTensorOut];
-    if (plain && !params[t].requires_grad()) {
-      auto step = pooled_empty(sizes[t], opts).view(params[t].sizes());
-      torch::mul_out(step, o_t[kOU].view(params[t].sizes()), scale[t]);
-      auto p = pooled_empty(sizes[t], params[t].options().requires_grad(false)).view(params[t].sizes());
-      torch::add_out(p, params[t], step);
-      r.steps.push_back(step);
-      r.params.push_back(p);
-    } else {
-      r.steps.push_back((o_t[kOU] * scale[t]).view_as(params[t]));
-      r.params.push_back(params[t] + r.steps.back());
-    }
+    r.steps.push_back((o_t[kOU] * scale[t]).view_as(params[t]));
+    r.params.push_back(params[t] + r.steps.back());
     r.state["param_h"].push_back(o_t[kOH]);
     r.state["scl_decay"].push_back(o_t[kOScl]);
     r.state["inp_decay"].push_back(o_t[kOInp]);
@@ -585,10 +498,6 @@ optim::UpdateResult HierarchicalRnn::update_fused(const TensorList& params, cons
   if (levels > 2) r.state["global_h"] = {new_global_h};
   return r;
 }
-
-namespace fused {
-PoolStats buffer_pool_stats() { return BufferPool::get().stats(); }
-}  // namespace fused
 
 }  // namespace learned
 }  // namespace l2o

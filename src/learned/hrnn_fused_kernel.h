@@ -11,7 +11,6 @@
 //
 // The kernel covers the paper configuration: 10 units per coordinate and 4 gradient time scales
 // (12 features: scaled gradients, adjacent products, log mean squares, relative log lr).
-#include <cstddef>
 #include <cstdint>
 
 namespace l2o {
@@ -120,14 +119,6 @@ Kernels kernels();
 
 /// The best kernels this CPU runs (AVX-512, AVX2+FMA or SSE2), chosen once.
 const Kernels& best_kernels();
-
-/// The recycled output buffers of the fused step (hrnn_fused.cpp): fresh allocations and reuses of
-/// buffers of at least 1 MiB so far, and the bytes the pool holds now.
-struct PoolStats {
-  uint64_t allocations = 0, reuses = 0;
-  size_t held_bytes = 0;
-};
-PoolStats buffer_pool_stats();
 
 }  // namespace fused
 }  // namespace learned
