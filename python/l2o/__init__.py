@@ -5,12 +5,13 @@
     opt = l2o.optim.Rule(model.parameters(), "adam:lr=1e-3")
 
 Both are torch.optim.Optimizer subclasses running the C++ update of the l2o library in place on the
-parameters. Errors of the library are raised as l2o.Error (a RuntimeError) with its message.
+parameters. Errors of the library are raised as l2o.Error (a RuntimeError) with its message. Building
+one keeps freed memory in the process from then on (l2o.keep_freed_memory; L2O_OS_MALLOC=1 opts out).
 """
 import torch  # noqa: F401  (loads LibTorch's Python bindings before the extension)
 
 from . import _C
-from ._C import Error, checkpoint_dir, shipped_checkpoint
+from ._C import Error, checkpoint_dir, keep_freed_memory, shipped_checkpoint
 from . import optim
 
 __version__ = _C.__version__
@@ -21,4 +22,4 @@ def checkpoint_info(path):
     return _C.checkpoint_info(str(path))
 
 
-__all__ = ["Error", "checkpoint_dir", "checkpoint_info", "optim", "shipped_checkpoint"]
+__all__ = ["Error", "checkpoint_dir", "checkpoint_info", "keep_freed_memory", "optim", "shipped_checkpoint"]

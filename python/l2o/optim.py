@@ -12,6 +12,9 @@ class _RuleOptimizer(torch.optim.Optimizer):
         super().__init__(params, {})
         self._rule = rule
         self._cpp = _C.RuleOptimizer(self._params(), rule)
+        # The steps' large temporaries would otherwise be page-faulted in again on every step
+        # (l2o.keep_freed_memory; L2O_OS_MALLOC=1 keeps glibc's defaults).
+        _C.keep_freed_memory()
 
     def _params(self):
         return [p for group in self.param_groups for p in group["params"]]

@@ -3,6 +3,8 @@ import copy
 import io
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -163,3 +165,33 @@ def test_overridden_options_clip_the_learned_rates():
     assert rates.max().item() <= -5 + 1e-6
     with pytest.raises(l2o.Error, match="no_such_option"):
         l2o.optim.Learned(make_model().parameters(), HRNN, overrides="no_such_option=1")
+
+
+_PROBE = """
+import ctypes, sys, torch, l2o
+class M(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = M
+l2o.optim.Rule([torch.nn.Parameter(torch.zeros(3))], "adam:lr=1e-3")
+before = libc.mallinfo2().hblkhd
+x = torch.ones(16 << 20)  # 64 MB, above glibc's largest mmap threshold (32 MB)
+mapped = libc.mallinfo2().hblkhd - before
+del x
+print(mapped, libc.mallinfo2().fordblks)
+"""
+
+
+def test_building_an_optimizer_keeps_freed_memory_in_the_process():
+    # A fresh interpreter each time: the setting is process-wide. With it, 64 MB come from the heap and
+    # stay there when freed; with L2O_OS_MALLOC=1, glibc maps them fresh.
+    def probe(**env):
+        out = subprocess.run([sys.executable, "-c", _PROBE], env={**os.environ, **env}, check=True,
+                             capture_output=True, text=True).stdout.split()
+        return int(out[0]), int(out[1])
+
+    mapped, free_in_heap = probe()
+    assert mapped < 16 << 20 and free_in_heap >= 64 << 20
+    mapped, _ = probe(L2O_OS_MALLOC="1")
+    assert mapped >= 64 << 20

@@ -3,6 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <malloc.h>
+
+#include <cstdlib>
+#include <cstring>
+
 namespace l2o {
 namespace {
 
@@ -14,6 +19,22 @@ TEST(Runtime, SetThreadsLimitsLibTorchAndOpenBlas) {
   EXPECT_EQ(at::get_num_threads(), 1);
   const auto p = torch::mm(torch::ones({64, 64}), torch::ones({64, 64}));
   EXPECT_EQ(p[0][0].item<float>(), 64.0f);
+}
+
+// keep_freed_memory(): a block larger than glibc's largest mmap threshold (32 MB) comes from the heap,
+// not a fresh mapping, and stays in the process when freed, so the next step does not page it in again.
+TEST(Runtime, KeepFreedMemoryServesLargeBlocksFromTheHeap) {
+  if (env_flag("L2O_OS_MALLOC")) GTEST_SKIP() << "L2O_OS_MALLOC keeps glibc's defaults";
+  keep_freed_memory();
+  const size_t big = size_t{64} << 20;
+  const size_t mapped_before = mallinfo2().hblkhd;
+  void* p = std::malloc(big);
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, big);
+  const size_t mapped = mallinfo2().hblkhd - mapped_before;
+  std::free(p);
+  EXPECT_LT(mapped, big) << "the block was mmapped";
+  EXPECT_GE(mallinfo2().fordblks, big) << "the freed block left the heap";
 }
 
 }  // namespace
