@@ -1,6 +1,6 @@
 // HierarchicalRNN costs (SPEC §6.1), each against references measured in the same run:
 //  - update per parameter on one 1M-parameter model (a 1000x1000 weight and a bias of 1000,
-//    gradients given, no graph): op-by-op path, fused path on 1 and 2 threads, Adam;
+//    gradients given, no graph): op-by-op path, fused path on 1 and 2 threads, Adam, and mlp_lopt;
 //  - one forward + backward through an update (the meta-training inner step: a graph from φ, θ and
 //    the state through the update, then the backward of a scalar of its outputs), fused vs op by op;
 //  - one L2O-Scale meta-iteration on the MNIST MLP 784-20-10 (100 steps, 5 unrolls of 20, 10,000-image
@@ -79,6 +79,8 @@ void BM_AdamUpdate1M(benchmark::State& st) { update_only(st, "adam:lr=0.001", 1)
 void BM_HrnnOpByOpUpdate1M(benchmark::State& st) { update_only(st, "hrnn:fused=false", 1); }
 void BM_HrnnFusedUpdate1M(benchmark::State& st) { update_only(st, "hrnn", 1); }
 void BM_HrnnFusedUpdate1M_T2(benchmark::State& st) { update_only(st, "hrnn", 2); }
+// The shipped generalist's architecture (op by op: it has no fused path), for reference.
+void BM_MlpLoptUpdate1M(benchmark::State& st) { update_only(st, "mlp_lopt", 1); }
 
 // Forward with a graph and backward of one update, as in a truncated-BPTT unroll: θ and the state
 // require grad (they came from the previous step), g does not (first-order meta-gradient).
@@ -218,9 +220,17 @@ void kernel_forward(benchmark::State& st, const learned::fused::Kernels& k, int6
     keep.push_back(positive ? torch::sigmoid(t) : t);
     return keep.back().data_ptr<float>();
   };
-  f::Weights<float> w{rnd(f::kIn * 2 * f::kH, false, 0.3), rnd(2 * f::kH, false), rnd(f::kIn * f::kH, false, 0.3),
-                      rnd(f::kH, false),  rnd(f::kK, false), rnd(f::kH, false), rnd(f::kH, false), rnd(f::kH, false),
-                      rnd(f::kH, false),  0.1f, -0.2f, 0.05f, 0.5f, 0};
+  f::Weights<float> w{};
+  w.w_gates = rnd(f::kIn * 2 * f::kH, false, 0.3);
+  w.b_gates = rnd(2 * f::kH, false);
+  w.w_cand = rnd(f::kIn * f::kH, false, 0.3);
+  w.b_cand = rnd(f::kH, false);
+  w.update_w = rnd(f::kH, false);
+  w.shortcut_w = rnd(f::kK, false);
+  w.scl_w = rnd(f::kH, false);
+  w.inp_w = rnd(f::kH, false);
+  w.lr_w = rnd(f::kH, false);
+  w.scl_b = 0.1f, w.inp_b = -0.2f, w.lr_b = 0.05f, w.momentum = 0.5f, w.min_log_lr = -6, w.max_log_lr = 0;
   f::Inputs<float> in{};
   in.g = rnd(n, false), in.scl = rnd(n, true), in.inp = rnd(n, true), in.log_lr = rnd(n, false);
   for (int i = 0; i < f::kK; ++i) in.acc[i] = rnd(n, false), in.ms[i] = rnd(n, true);
@@ -256,6 +266,7 @@ BENCHMARK(BM_AdamUpdate1M)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_HrnnOpByOpUpdate1M)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_HrnnFusedUpdate1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_HrnnFusedUpdate1M_T2)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_MlpLoptUpdate1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_HrnnOpByOpForwardBackward1M)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 BENCHMARK(BM_HrnnFusedForwardBackward1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_HrnnFusedForwardBackward1M_T2)->Unit(benchmark::kMillisecond)->MinTime(1.0);
@@ -290,6 +301,10 @@ int main(int argc, char** argv) {
                 ns("BM_HrnnOpByOpUpdate1M"), ns("BM_HrnnFusedUpdate1M"),
                 s.at("BM_HrnnOpByOpUpdate1M") / s.at("BM_HrnnFusedUpdate1M"), ns("BM_AdamUpdate1M"),
                 s.at("BM_HrnnFusedUpdate1M") / s.at("BM_AdamUpdate1M"));
+  if (has({"BM_AdamUpdate1M", "BM_HrnnFusedUpdate1M", "BM_MlpLoptUpdate1M"}))
+    std::printf("mlp_lopt update per parameter, 1M parameters, 1 thread: %.1f ns (%.1fx Adam, %.1fx the fused HRNN)\n",
+                ns("BM_MlpLoptUpdate1M"), s.at("BM_MlpLoptUpdate1M") / s.at("BM_AdamUpdate1M"),
+                s.at("BM_MlpLoptUpdate1M") / s.at("BM_HrnnFusedUpdate1M"));
   if (has({"BM_HrnnFusedUpdate1M", "BM_HrnnFusedUpdate1M_T2"}))
     std::printf("fused update, 2 threads: %.1f ns per parameter = %.2fx one thread\n", ns("BM_HrnnFusedUpdate1M_T2"),
                 s.at("BM_HrnnFusedUpdate1M") / s.at("BM_HrnnFusedUpdate1M_T2"));
