@@ -108,9 +108,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("keep_freed_memory", &l2o::keep_freed_memory,
         "Keeps freed memory in the process instead of returning it to the system (glibc mallopt: no mmap "
         "for large blocks, no trimming of the heap top), as l2o's own programs do: a learned optimizer's "
-        "step on a large model frees and allocates temporaries of tens of MB every step, which glibc "
-        "otherwise page-faults in again each time (mlp_lopt on 1M parameters: ~1,000 ns per parameter "
-        "instead of ~350). The l2o.optim optimizers call it when they are built; L2O_OS_MALLOC=1 in the "
-        "environment keeps glibc's defaults.");
+        "step on a large model frees and allocates temporaries of many MB every step, which glibc "
+        "otherwise page-faults in again each time. The l2o.optim optimizers call it when they are built; "
+        "L2O_OS_MALLOC=1 in the environment keeps glibc's defaults.");
   m.def("_adapter_reference", &adapter_reference, py::arg("rule"), py::arg("params"), py::arg("grads"));
 }

@@ -87,9 +87,48 @@ void MlpLoptOptions::validate() const {
 }
 
 struct MlpLopt::TensorStep {
-  torch::Tensor mom, rms, fac_row, fac_col, fac_v;
-  torch::Tensor x;  // [numel, num_features()]
+  torch::Tensor mom, rms, fac_row, fac_col, fac_v;  // the new state
+  // What the per-coordinate features are made of, at the work shape S (plus a last dim of 1 or K),
+  // the factored ones expanded to [S, K] as views: rows of dim 0 can be taken from each alike.
+  torch::Tensor g1, p1, row_factor, col_factor, row, col;
+  std::vector<double> time;  // the time features of this step
+  bool factored = false;
+  torch::Tensor x;  // [numel, num_features()], normalised, with the time features (step_tensor only)
 };
+
+namespace {
+// The unnormalised per-coordinate features of rows [r0, r0 + len) of the work shape's dim 0, as a
+// [len·(numel / S[0]), 28-ish] matrix in the documented column order.
+torch::Tensor raw_features(const MlpLopt::TensorStep& s, int64_t r0, int64_t len) {
+  auto rows = [&](const torch::Tensor& t) { return t.narrow(0, r0, len); };
+  const torch::Tensor g1 = rows(s.g1), mom = rows(s.mom), rms = rows(s.rms);
+  const torch::Tensor rsqrt_v = torch::rsqrt(rms + 1e-6);
+  std::vector<torch::Tensor> in = {g1, rows(s.p1), mom, rms, mom * rsqrt_v, rsqrt_v};
+  if (s.factored) {
+    // Adafactor's rank-1 estimate of 1/√v: rows relative to their mean, times columns.
+    const torch::Tensor rf = rows(s.row_factor), cf = rows(s.col_factor), row = rows(s.row), col = rows(s.col);
+    in.insert(in.end(), {g1 * rf * cf, row, col, torch::rsqrt(row + 1e-8), torch::rsqrt(col + 1e-8), mom * rf * cf});
+  } else {
+    // Unfactored: the full accumulator stands in for both the row and the column one (RMSProp).
+    const torch::Tensor v = rows(s.fac_v);
+    const torch::Tensor rsqrt_fv = torch::rsqrt(v + 1e-8);
+    in.insert(in.end(), {g1 * torch::rsqrt(torch::clamp_min(v + 1e-9, 1e-9)), v, v, rsqrt_fv, rsqrt_fv,
+                         mom * torch::pow(v + 1e-6, -0.5)});
+  }
+  const torch::Tensor x = torch::cat(in, -1);
+  return x.reshape({x.numel() / x.size(-1), x.size(-1)});
+}
+
+// The features with the time features appended: [rows, num_features()].
+torch::Tensor with_time(const torch::Tensor& x, const std::vector<double>& time) {
+  const torch::Tensor t = torch::tensor(time, torch::kDouble).to(x.scalar_type());
+  return torch::cat({x, t.unsqueeze(0).expand({x.size(0), static_cast<int64_t>(time.size())})}, 1);
+}
+
+// Coordinates per chunk of the step without a graph: its temporaries ([chunk, 39] feature rows and
+// the [chunk, 32] hidden layers, ~4 MB) stay in the caches instead of streaming [numel, 39] through memory.
+constexpr int64_t kChunkCoordinates = 16384;
+}  // namespace
 
 MlpLopt::MlpLopt(MlpLoptOptions options) : options_(std::move(options)) {
   options_.validate();
@@ -186,8 +225,8 @@ optim::State MlpLopt::init(const TensorList& params) const {
   return s;
 }
 
-MlpLopt::TensorStep MlpLopt::step_tensor(const torch::Tensor& param, const torch::Tensor& grad,
-                                         const optim::State& state, size_t index, int64_t step) const {
+MlpLopt::TensorStep MlpLopt::state_step(const torch::Tensor& param, const torch::Tensor& grad,
+                                        const optim::State& state, size_t index, int64_t step) const {
   const auto shape = work_shape(param);
   const torch::Tensor p = param.reshape(shape), g = grad.reshape(shape), g1 = g.unsqueeze(-1);
   // The reference clips the second-moment decays to [0, 1], not the momentum decays.
@@ -196,47 +235,73 @@ MlpLopt::TensorStep MlpLopt::step_tensor(const torch::Tensor& param, const torch
   const torch::Tensor bf = learned_decays(options_.adafactor_decays(), adafactor_offsets_).clamp(0, 1);
 
   TensorStep s;
+  s.g1 = g1;
+  s.p1 = p.unsqueeze(-1);
   s.mom = bm * state.at("mom")[index] + (1 - bm) * g1;
   s.rms = br * state.at("rms")[index] + (1 - br) * (g1 * g1);
-  const torch::Tensor rsqrt_v = torch::rsqrt(s.rms + 1e-6);
-  std::vector<torch::Tensor> in = {g1, p.unsqueeze(-1), s.mom, s.rms, s.mom * rsqrt_v, rsqrt_v};
-
   const torch::Tensor g_sq = g * g + 1e-30;
   const auto [d1, d0] = factored_dims(shape);
-  if (d1 >= 0) {
+  s.factored = d1 >= 0;
+  if (s.factored) {
     s.fac_row = bf * state.at("fac_row")[index] + (1 - bf) * g_sq.mean(d0).unsqueeze(-1);
     s.fac_col = bf * state.at("fac_col")[index] + (1 - bf) * g_sq.mean(d1).unsqueeze(-1);
     s.fac_v = state.at("fac_v")[index];
-    // Adafactor's rank-1 estimate of 1/√v: rows relative to their mean, times columns.
     const int64_t reduced_d1 = d1 > d0 ? d1 - 1 : d1;
-    const torch::Tensor row_factor =
-        torch::rsqrt(torch::clamp_min(s.fac_row / (s.fac_row.mean(reduced_d1, true) + 1e-9), 1e-9)).unsqueeze(d0);
-    const torch::Tensor col_factor = torch::rsqrt(torch::clamp_min(s.fac_col, 1e-9)).unsqueeze(d1);
     auto full = shape;
     full.push_back(bf.size(0));
-    const torch::Tensor row = s.fac_row.unsqueeze(d0).expand(full), col = s.fac_col.unsqueeze(d1).expand(full);
-    in.insert(in.end(), {g1 * row_factor * col_factor, row, col, torch::rsqrt(row + 1e-8), torch::rsqrt(col + 1e-8),
-                         s.mom * row_factor * col_factor});
+    s.row_factor =
+        torch::rsqrt(torch::clamp_min(s.fac_row / (s.fac_row.mean(reduced_d1, true) + 1e-9), 1e-9)).unsqueeze(d0).expand(full);
+    s.col_factor = torch::rsqrt(torch::clamp_min(s.fac_col, 1e-9)).unsqueeze(d1).expand(full);
+    s.row = s.fac_row.unsqueeze(d0).expand(full);
+    s.col = s.fac_col.unsqueeze(d1).expand(full);
   } else {
-    // Unfactored: the full accumulator stands in for both the row and the column one (RMSProp).
     s.fac_row = state.at("fac_row")[index];
     s.fac_col = state.at("fac_col")[index];
     s.fac_v = bf * state.at("fac_v")[index] + (1 - bf) * g_sq.unsqueeze(-1);
-    const torch::Tensor& v = s.fac_v;
-    const torch::Tensor rsqrt_fv = torch::rsqrt(v + 1e-8);
-    in.insert(in.end(), {g1 * torch::rsqrt(torch::clamp_min(v + 1e-9, 1e-9)), v, v, rsqrt_fv, rsqrt_fv,
-                         s.mom * torch::pow(v + 1e-6, -0.5)});
   }
-  const int64_t n = p.numel();
-  torch::Tensor x = torch::cat(in, -1).reshape({n, -1});
-  x = x * torch::rsqrt(x.pow(2).mean(0, true) + 1e-5);
-
-  std::vector<double> time(kNumTimeFeatures);
+  s.time.resize(kNumTimeFeatures);
   for (int64_t k = 0; k < kNumTimeFeatures; ++k)
-    time[static_cast<size_t>(k)] = std::tanh(static_cast<double>(step) / kTimescales[k] - 1.0);
-  const torch::Tensor t = torch::tensor(time, torch::kDouble).to(x.scalar_type());
-  s.x = torch::cat({x, t.unsqueeze(0).expand({n, kNumTimeFeatures})}, 1);
+    s.time[static_cast<size_t>(k)] = std::tanh(static_cast<double>(step) / kTimescales[k] - 1.0);
   return s;
+}
+
+MlpLopt::TensorStep MlpLopt::step_tensor(const torch::Tensor& param, const torch::Tensor& grad,
+                                         const optim::State& state, size_t index, int64_t step) const {
+  TensorStep s = state_step(param, grad, state, index, step);
+  torch::Tensor x = raw_features(s, 0, s.g1.size(0));
+  x = x * torch::rsqrt(x.pow(2).mean(0, true) + 1e-5);
+  s.x = with_time(x, s.time);
+  return s;
+}
+
+torch::Tensor MlpLopt::step_of(const torch::Tensor& x) const {
+  torch::Tensor h = x.to(weights_[0].scalar_type());
+  for (size_t l = 0; l < weights_.size(); ++l) {
+    h = torch::addmm(biases_[l], h, weights_[l]);
+    if (l + 1 < weights_.size()) h = torch::relu(h);
+  }
+  const torch::Tensor direction = h.select(1, 0), magnitude = h.select(1, 1);
+  return direction * torch::exp(magnitude * options_.exp_mult()) * options_.step_mult();
+}
+
+// Without a graph, tensor by tensor in chunks of rows of dim 0: a first pass for the features'
+// second moments (the per-tensor normalisation), a second for the normalised features, the MLP and
+// the step. The same ops as update()'s graph path on fewer rows at a time.
+torch::Tensor MlpLopt::chunked_step(const TensorStep& s) const {
+  const int64_t rows = s.g1.size(0);
+  if (s.g1.numel() == 0) return step_of(with_time(raw_features(s, 0, rows), s.time));
+  const int64_t per_row = s.g1.numel() / rows;
+  const int64_t len = std::max<int64_t>(kChunkCoordinates / per_row, 1);
+  torch::Tensor sumsq;
+  for (int64_t r0 = 0; r0 < rows; r0 += len) {
+    const torch::Tensor part = raw_features(s, r0, std::min(len, rows - r0)).pow(2).sum(0, true);
+    sumsq = sumsq.defined() ? sumsq + part : part;
+  }
+  const torch::Tensor scale = torch::rsqrt(sumsq / static_cast<double>(s.g1.numel()) + 1e-5);
+  std::vector<torch::Tensor> steps;
+  for (int64_t r0 = 0; r0 < rows; r0 += len)
+    steps.push_back(step_of(with_time(raw_features(s, r0, std::min(len, rows - r0)) * scale, s.time)));
+  return steps.size() == 1 ? steps[0] : torch::cat(steps);
 }
 
 torch::Tensor MlpLopt::features(const TensorList& params, const TensorList& grads, const optim::State& state,
@@ -251,31 +316,36 @@ optim::UpdateResult MlpLopt::update(const TensorList& params, const TensorList& 
             " gradients");
   optim::UpdateResult r;
   r.state.step = state.step + 1;
-  TensorList xs;
-  std::vector<int64_t> sizes;
-  for (size_t i = 0; i < params.size(); ++i) {
-    TensorStep s = step_tensor(params[i], grads[i], state, i, state.step);
+  auto keep_state = [&](const TensorStep& s) {
     r.state["mom"].push_back(s.mom);
     r.state["rms"].push_back(s.rms);
     r.state["fac_row"].push_back(s.fac_row);
     r.state["fac_col"].push_back(s.fac_col);
     r.state["fac_v"].push_back(s.fac_v);
+  };
+  auto apply = [&](size_t i, const torch::Tensor& step) {
+    r.steps.push_back(-step.to(params[i].scalar_type()).reshape(params[i].sizes()));
+    r.params.push_back(params[i] + r.steps.back());
+  };
+  if (!torch::GradMode::is_enabled()) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      const TensorStep s = state_step(params[i], grads[i], state, i, state.step);
+      keep_state(s);
+      apply(i, chunked_step(s));
+    }
+    return r;
+  }
+  TensorList xs;
+  std::vector<int64_t> sizes;
+  for (size_t i = 0; i < params.size(); ++i) {
+    TensorStep s = step_tensor(params[i], grads[i], state, i, state.step);
+    keep_state(s);
     xs.push_back(s.x);
     sizes.push_back(s.x.size(0));
   }
   // One MLP call for every coordinate of every tensor: the normalisation above was per tensor.
-  torch::Tensor h = cat_rows(xs).to(weights_[0].scalar_type());
-  for (size_t l = 0; l < weights_.size(); ++l) {
-    h = torch::addmm(biases_[l], h, weights_[l]);
-    if (l + 1 < weights_.size()) h = torch::relu(h);
-  }
-  const torch::Tensor direction = h.select(1, 0), magnitude = h.select(1, 1);
-  const torch::Tensor step = direction * torch::exp(magnitude * options_.exp_mult()) * options_.step_mult();
-  const auto pieces = step.split_with_sizes(sizes, 0);
-  for (size_t i = 0; i < params.size(); ++i) {
-    r.steps.push_back(-pieces[i].to(params[i].scalar_type()).reshape(params[i].sizes()));
-    r.params.push_back(params[i] + r.steps.back());
-  }
+  const auto pieces = step_of(cat_rows(xs)).split_with_sizes(sizes, 0);
+  for (size_t i = 0; i < params.size(); ++i) apply(i, pieces[i]);
   return r;
 }
 

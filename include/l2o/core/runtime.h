@@ -14,9 +14,8 @@
 /// so every large temporary tensor is page-faulted in again on every step. On the 2-core VM this
 /// project is developed on, that is 40 % of a HierarchicalRNN step on a 1M-parameter model and
 /// most of an Adam step (docs/benchmarks.md). Programs call this once at start, the Python module's
-/// optimizers when they are built (mlp_lopt on 1M parameters: ~1,170 ns per parameter without it,
-/// ~410 with); the cost is that the peak heap is not given back until exit. L2O_OS_MALLOC=1 in the
-/// environment keeps glibc's defaults.
+/// optimizers when they are built; the cost is that the peak heap is not given back until exit.
+/// L2O_OS_MALLOC=1 in the environment keeps glibc's defaults.
 #include <dlfcn.h>
 #include <malloc.h>
 

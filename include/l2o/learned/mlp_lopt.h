@@ -46,6 +46,7 @@ struct MlpLoptOptions {
 /// init), exactly as the reference's decay_to_param / param_to_decay.
 class MlpLopt : public optim::UpdateRule, public torch::nn::Module {
  public:
+  struct TensorStep;
   /// Draws the MLP from torch's global generator (the trainer seeds it): weights truncated normal
   /// N(0, 1/fan_in) cut at ±2 standard deviations (haiku's TruncatedNormal(1/√fan_in)), biases 0.
   explicit MlpLopt(MlpLoptOptions options = {});
@@ -72,9 +73,15 @@ class MlpLopt : public optim::UpdateRule, public torch::nn::Module {
   static std::pair<int64_t, int64_t> factored_dims(at::IntArrayRef shape);
 
  private:
-  struct TensorStep;
+  // The new state of one tensor and what its features are made of; step_tensor() adds the features.
+  TensorStep state_step(const torch::Tensor& param, const torch::Tensor& grad, const optim::State& state, size_t index,
+                        int64_t step) const;
   TensorStep step_tensor(const torch::Tensor& param, const torch::Tensor& grad, const optim::State& state, size_t index,
                          int64_t step) const;
+  // The MLP on feature rows: d·exp(s·exp_mult)·step_mult per row.
+  torch::Tensor step_of(const torch::Tensor& x) const;
+  // One tensor's steps without a graph, in chunks of rows (see mlp_lopt.cpp).
+  torch::Tensor chunked_step(const TensorStep& s) const;
 
   MlpLoptOptions options_;
   std::vector<torch::Tensor> weights_, biases_;
