@@ -98,7 +98,7 @@ struct MlpLopt::TensorStep {
 
 namespace {
 // The unnormalised per-coordinate features of rows [r0, r0 + len) of the work shape's dim 0, as a
-// [len·(numel / S[0]), 28-ish] matrix in the documented column order.
+// [len·(numel / S[0]), num_features() − 11] matrix in the documented column order.
 torch::Tensor raw_features(const MlpLopt::TensorStep& s, int64_t r0, int64_t len) {
   auto rows = [&](const torch::Tensor& t) { return t.narrow(0, r0, len); };
   const torch::Tensor g1 = rows(s.g1), mom = rows(s.mom), rms = rows(s.rms);
