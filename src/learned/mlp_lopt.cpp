@@ -91,7 +91,7 @@ struct MlpLopt::TensorStep {
   // What the per-coordinate features are made of, at the work shape S (plus a last dim of 1 or K),
   // the factored ones expanded to [S, K] as views: rows of dim 0 can be taken from each alike.
   torch::Tensor g1, p1, row_factor, col_factor, row, col;
-  std::vector<double> time;  // the time features of this step
+  torch::Tensor time;  // [11] the time features of this step, built once for every chunk
   bool factored = false;
   torch::Tensor x;  // [numel, num_features()], normalised, with the time features (step_tensor only)
 };
@@ -120,9 +120,8 @@ torch::Tensor raw_features(const MlpLopt::TensorStep& s, int64_t r0, int64_t len
 }
 
 // The features with the time features appended: [rows, num_features()].
-torch::Tensor with_time(const torch::Tensor& x, const std::vector<double>& time) {
-  const torch::Tensor t = torch::tensor(time, torch::kDouble).to(x.scalar_type());
-  return torch::cat({x, t.unsqueeze(0).expand({x.size(0), static_cast<int64_t>(time.size())})}, 1);
+torch::Tensor with_time(const torch::Tensor& x, const torch::Tensor& time) {
+  return torch::cat({x, time.to(x.scalar_type()).unsqueeze(0).expand({x.size(0), time.size(0)})}, 1);
 }
 
 // Coordinates per chunk of the step without a graph: its temporaries ([chunk, 39] feature rows and
@@ -259,9 +258,10 @@ MlpLopt::TensorStep MlpLopt::state_step(const torch::Tensor& param, const torch:
     s.fac_col = state.at("fac_col")[index];
     s.fac_v = bf * state.at("fac_v")[index] + (1 - bf) * g_sq.unsqueeze(-1);
   }
-  s.time.resize(kNumTimeFeatures);
+  std::vector<double> time(kNumTimeFeatures);
   for (int64_t k = 0; k < kNumTimeFeatures; ++k)
-    s.time[static_cast<size_t>(k)] = std::tanh(static_cast<double>(step) / kTimescales[k] - 1.0);
+    time[static_cast<size_t>(k)] = std::tanh(static_cast<double>(step) / kTimescales[k] - 1.0);
+  s.time = torch::tensor(time, torch::kDouble).to(g.scalar_type());
   return s;
 }
 
