@@ -45,9 +45,7 @@ void add_threads_option(CLI::App* cmd, int* threads) {
       ->check(CLI::NonNegativeNumber);
 }
 
-void apply_threads(int threads) {
-  if (threads > 0) set_threads(threads);
-}
+void apply_threads(int threads) { set_threads(threads); }
 
 void add_config_option(CLI::App* cmd) {
   static std::string unused;

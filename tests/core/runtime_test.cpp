@@ -21,6 +21,21 @@ TEST(Runtime, SetThreadsLimitsLibTorchAndOpenBlas) {
   EXPECT_EQ(p[0][0].item<float>(), 64.0f);
 }
 
+// With two threads in LibTorch's pool, OpenBLAS stays at one: its spinning workers and the pool's took
+// the 2 cores from each other (MNIST meta-training 2.5x slower than on one thread; docs/benchmarks.md).
+// 0 keeps the pool's size and still limits OpenBLAS.
+TEST(Runtime, MoreLibTorchThreadsKeepOpenBlasAtOne) {
+  const int before = at::get_num_threads();
+  torch::mm(torch::ones({64, 64}), torch::ones({64, 64}));
+  EXPECT_EQ(set_threads(2), 1);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  EXPECT_EQ(set_threads(0), 1);
+  EXPECT_EQ(at::get_num_threads(), 2) << "0 changed LibTorch's pool";
+  const auto p = torch::mm(torch::ones({300, 300}), torch::ones({300, 300}));
+  EXPECT_EQ(p[0][0].item<float>(), 300.0f);
+  set_threads(before);
+}
+
 // keep_freed_memory(): a block larger than glibc's largest mmap threshold (32 MB) comes from the heap,
 // not a fresh mapping, and stays in the process when freed, so the next step does not page it in again.
 TEST(Runtime, KeepFreedMemoryServesLargeBlocksFromTheHeap) {

@@ -6,7 +6,7 @@
 ///    drifts into the denormal range as meta-training goes on; x86 then computes 10-100x slower.
 ///    L2O_KEEP_DENORMALS=1 keeps IEEE denormals.
 /// 2. Freed memory is kept inside the process instead of being returned to the kernel.
-/// 3. set_threads() limits OpenBLAS as well as LibTorch's own thread pool.
+/// 3. set_threads() sets LibTorch's own thread pool and keeps OpenBLAS to one thread.
 ///
 /// Keep freed memory inside the process instead of returning it to the kernel.
 ///
@@ -40,22 +40,28 @@ inline void keep_freed_memory() {
 #endif
 }
 
-/// Threads of LibTorch's intra-op pool and of OpenBLAS.
+/// Threads of LibTorch's intra-op pool (threads > 0; 0 keeps LibTorch's default), with OpenBLAS kept
+/// to one thread whatever the pool's size.
 ///
 /// torch::set_num_threads does not reach OpenBLAS (Debian's LibTorch calls it through the BLAS
 /// interface), which keeps one worker per core; after a matrix product its workers spin for a while
-/// before they sleep. With `--threads 1` on the 2-core machine, two processes at once then ran four
-/// busy threads and each went at about half speed. OpenBLAS is found at run time (dlsym), so a
-/// program linked against another BLAS is left as it is. Returns the OpenBLAS threads set, or 0 when
-/// no OpenBLAS is loaded.
+/// before they sleep, and so do the workers of LibTorch's OpenMP pool after a parallel region. With
+/// `--threads 1` on the 2-core machine, two processes at once then ran four busy threads and each went
+/// at about half speed; with `--threads 2` (or LibTorch's default of one thread per core) one process
+/// ran three, and the OpenMP and OpenBLAS workers took the cores from each other: 4 MNIST
+/// meta-iterations took 30.3 s against 11.9 s with one thread. With OpenBLAS at one thread the same
+/// took 11.6 s, and 300 steps of the MNIST convnet 144 s against 163 s with OpenBLAS at two and 249 s
+/// with one thread in all (LibTorch's own kernels, convolutions included, parallelise over the pool;
+/// docs/benchmarks.md). OpenBLAS is found at run time (dlsym), so a program linked against another BLAS
+/// is left as it is. Returns the OpenBLAS threads set, or 0 when no OpenBLAS is loaded.
 inline int set_threads(int threads) {
-  at::set_num_threads(threads);
+  if (threads > 0) at::set_num_threads(threads);
   using SetThreads = void (*)(int);
   using GetThreads = int (*)();
   auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   if (set == nullptr || get == nullptr) return 0;
-  set(threads);
+  set(1);
   return get();
 }
 
