@@ -135,14 +135,14 @@ std::unique_ptr<meta::Trainer> mnist_trainer(const std::string& optimizer) {
 // speed cancel; main() prints the median over the rounds and their range.
 struct PairedRounds {
   std::vector<double> adam, op, fused;  // seconds per round
-} g_rounds;
+} g_rounds, g_rounds_t2;
 
-void BM_MnistMetaIterationPaired(benchmark::State& st) {
-  Threads t(1);
+void paired_rounds(benchmark::State& st, int threads, PairedRounds& rounds) {
+  Threads t(threads);
   const std::vector<std::string> names = {"trainable_adam", "hrnn:fused=false", "hrnn"};
   std::vector<std::unique_ptr<meta::Trainer>> trainers;
   for (const auto& n : names) trainers.push_back(mnist_trainer(n));
-  std::vector<std::vector<double>*> out = {&g_rounds.adam, &g_rounds.op, &g_rounds.fused};
+  std::vector<std::vector<double>*> out = {&rounds.adam, &rounds.op, &rounds.fused};
   for (auto* o : out) o->clear();
   size_t round = 0;
   for (auto _ : st) {
@@ -157,6 +157,8 @@ void BM_MnistMetaIterationPaired(benchmark::State& st) {
     ++round;
   }
 }
+void BM_MnistMetaIterationPaired(benchmark::State& st) { paired_rounds(st, 1, g_rounds); }
+void BM_MnistMetaIterationPaired_T2(benchmark::State& st) { paired_rounds(st, 2, g_rounds_t2); }
 
 // torch::nn models with their default initialisation, trained on random MNIST-shaped batches.
 struct Mlp : torch::nn::Module {
@@ -271,10 +273,12 @@ BENCHMARK(BM_HrnnOpByOpForwardBackward1M)->Unit(benchmark::kMillisecond)->MinTim
 BENCHMARK(BM_HrnnFusedForwardBackward1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_HrnnFusedForwardBackward1M_T2)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 // Rounds of the three meta-iterations (~10 s each); L2O_BENCH_ROUNDS for another count.
-BENCHMARK(BM_MnistMetaIterationPaired)->Unit(benchmark::kMillisecond)->Iterations([] {
+int paired_round_count() {
   const char* env = std::getenv("L2O_BENCH_ROUNDS");
   return env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 9;
-}());
+}
+BENCHMARK(BM_MnistMetaIterationPaired)->Unit(benchmark::kMillisecond)->Iterations(paired_round_count());
+BENCHMARK(BM_MnistMetaIterationPaired_T2)->Unit(benchmark::kMillisecond)->Iterations(paired_round_count());
 BENCHMARK(BM_TorchMlpStepAdam)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchMlpStepHrnn)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchConvStepAdam)->Unit(benchmark::kMicrosecond);
@@ -283,6 +287,24 @@ BENCHMARK(BM_KernelInL2)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 BENCHMARK(BM_KernelInL2Avx2)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 BENCHMARK(BM_Kernel1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_Kernel1MStreamed)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
+// The medians of a paired run, the HRNN's shares (its meta-iteration minus trainable_adam's in the same
+// round) and their ratio.
+void print_paired(const PairedRounds& r, int threads) {
+  std::vector<double> op, fu, ratio;
+  for (size_t i = 0; i < r.adam.size(); ++i) {
+    op.push_back(r.op[i] - r.adam[i]);
+    fu.push_back(r.fused[i] - r.adam[i]);
+    ratio.push_back(fu.back() > 0 ? op.back() / fu.back() : 0.0);
+  }
+  const double mo = eval::median(op), mf = eval::median(fu);
+  std::printf("MNIST meta-iteration, %d thread%s, %zu interleaved rounds, medians: trainable_adam %.0f ms, HRNN op by "
+              "op %.0f ms, fused %.0f ms; HRNN share (minus trainable_adam in the same round) %.0f ms vs %.0f ms = "
+              "%.1fx smaller (per round %.1f-%.1fx)\n",
+              threads, threads == 1 ? "" : "s", r.adam.size(), 1e3 * eval::median(r.adam), 1e3 * eval::median(r.op),
+              1e3 * eval::median(r.fused), 1e3 * mo, 1e3 * mf, mf > 0 ? mo / mf : 0.0,
+              *std::min_element(ratio.begin(), ratio.end()), *std::max_element(ratio.begin(), ratio.end()));
+}
 
 }  // namespace
 
@@ -317,22 +339,8 @@ int main(int argc, char** argv) {
     std::printf("fused forward+backward, 2 threads: %.1f ns per parameter = %.2fx one thread\n",
                 ns("BM_HrnnFusedForwardBackward1M_T2"),
                 s.at("BM_HrnnFusedForwardBackward1M") / s.at("BM_HrnnFusedForwardBackward1M_T2"));
-  if (has({"BM_MnistMetaIterationPaired"}) && !g_rounds.adam.empty()) {
-    const auto& r = g_rounds;
-    std::vector<double> op, fu, ratio;
-    for (size_t i = 0; i < r.adam.size(); ++i) {
-      op.push_back(r.op[i] - r.adam[i]);
-      fu.push_back(r.fused[i] - r.adam[i]);
-      ratio.push_back(fu.back() > 0 ? op.back() / fu.back() : 0.0);
-    }
-    const double mo = eval::median(op), mf = eval::median(fu);
-    std::printf("MNIST meta-iteration, %zu interleaved rounds, medians: trainable_adam %.0f ms, HRNN op by op %.0f ms, "
-                "fused %.0f ms; HRNN share (minus trainable_adam in the same round) %.0f ms vs %.0f ms = %.1fx smaller "
-                "(per round %.1f-%.1fx)\n",
-                r.adam.size(), 1e3 * eval::median(r.adam), 1e3 * eval::median(r.op), 1e3 * eval::median(r.fused), 1e3 * mo, 1e3 * mf,
-                mf > 0 ? mo / mf : 0.0, *std::min_element(ratio.begin(), ratio.end()),
-                *std::max_element(ratio.begin(), ratio.end()));
-  }
+  if (!g_rounds.adam.empty()) print_paired(g_rounds, 1);
+  if (!g_rounds_t2.adam.empty()) print_paired(g_rounds_t2, 2);
   if (has({"BM_TorchMlpStepAdam", "BM_TorchMlpStepHrnn"}))
     std::printf("torch::nn MLP 784-256-10 training step, batch 64: Adam %.0f us, HRNN (RuleOptimizer) %.0f us = %.2fx\n",
                 1e6 * s.at("BM_TorchMlpStepAdam"), 1e6 * s.at("BM_TorchMlpStepHrnn"),
