@@ -111,5 +111,11 @@ PYBIND11_MODULE(_C, m) {
         "step on a large model frees and allocates temporaries of many MB every step, which glibc "
         "otherwise page-faults in again each time. The l2o.optim optimizers call it when they are built; "
         "L2O_OS_MALLOC=1 in the environment keeps glibc's defaults.");
+  m.def("set_threads", &l2o::set_threads, py::arg("threads"),
+        "Sets LibTorch's intra-op threads (torch.set_num_threads; 0 keeps the current number) and keeps "
+        "OpenBLAS, which Debian's torch calls for matrix products, at one thread; returns OpenBLAS's threads "
+        "(0 if it is not loaded). With two LibTorch threads and OpenBLAS's default of one per core, their "
+        "spinning workers take the cores from each other: l2o's MNIST meta-training ran 2.5x slower on two "
+        "threads than on one (docs/benchmarks.md). l2o's own programs do this for --threads.");
   m.def("_adapter_reference", &adapter_reference, py::arg("rule"), py::arg("params"), py::arg("grads"));
 }

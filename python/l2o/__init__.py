@@ -7,11 +7,13 @@
 Both are torch.optim.Optimizer subclasses running the C++ update of the l2o library in place on the
 parameters. Errors of the library are raised as l2o.Error (a RuntimeError) with its message. Building
 one keeps freed memory in the process from then on (l2o.keep_freed_memory; L2O_OS_MALLOC=1 opts out).
+For more than one thread use l2o.set_threads(n) rather than torch.set_num_threads(n): it also keeps
+OpenBLAS at one thread, whose workers otherwise fight LibTorch's for the cores.
 """
 import torch  # noqa: F401  (loads LibTorch's Python bindings before the extension)
 
 from . import _C
-from ._C import Error, checkpoint_dir, keep_freed_memory, shipped_checkpoint
+from ._C import Error, checkpoint_dir, keep_freed_memory, set_threads, shipped_checkpoint
 from . import optim
 
 __version__ = _C.__version__
@@ -22,4 +24,4 @@ def checkpoint_info(path):
     return _C.checkpoint_info(str(path))
 
 
-__all__ = ["Error", "checkpoint_dir", "checkpoint_info", "keep_freed_memory", "optim", "shipped_checkpoint"]
+__all__ = ["Error", "checkpoint_dir", "checkpoint_info", "keep_freed_memory", "optim", "set_threads", "shipped_checkpoint"]

@@ -195,3 +195,18 @@ def test_building_an_optimizer_keeps_freed_memory_in_the_process():
     assert mapped < 16 << 20 and free_in_heap >= 64 << 20
     mapped, _ = probe(L2O_OS_MALLOC="1")
     assert mapped >= 64 << 20
+
+
+_THREADS_PROBE = """
+import ctypes, torch, l2o
+torch.mm(torch.ones(64, 64), torch.ones(64, 64))
+blas = ctypes.CDLL("libopenblas.so.0").openblas_get_num_threads
+print(l2o.set_threads(2), torch.get_num_threads(), blas(), l2o.set_threads(0), torch.get_num_threads())
+"""
+
+
+def test_set_threads_sets_the_pool_and_keeps_openblas_at_one():
+    # A fresh interpreter: thread counts are process-wide.
+    out = subprocess.run([sys.executable, "-c", _THREADS_PROBE], check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert [int(v) for v in out] == [1, 2, 1, 1, 2]
