@@ -185,8 +185,8 @@ struct ConvNet : torch::nn::Module {
 };
 
 template <typename Model>
-void train_step(benchmark::State& st, bool hrnn) {
-  Threads t(1);
+void train_step(benchmark::State& st, bool hrnn, int threads = 1) {
+  Threads t(threads);
   torch::manual_seed(0);
   auto model = std::make_shared<Model>();
   std::unique_ptr<torch::optim::Optimizer> opt;
@@ -210,6 +210,10 @@ void BM_TorchMlpStepAdam(benchmark::State& st) { train_step<Mlp>(st, false); }
 void BM_TorchMlpStepHrnn(benchmark::State& st) { train_step<Mlp>(st, true); }
 void BM_TorchConvStepAdam(benchmark::State& st) { train_step<ConvNet>(st, false); }
 void BM_TorchConvStepHrnn(benchmark::State& st) { train_step<ConvNet>(st, true); }
+void BM_TorchMlpStepAdam_T2(benchmark::State& st) { train_step<Mlp>(st, false, 2); }
+void BM_TorchMlpStepHrnn_T2(benchmark::State& st) { train_step<Mlp>(st, true, 2); }
+void BM_TorchConvStepAdam_T2(benchmark::State& st) { train_step<ConvNet>(st, false, 2); }
+void BM_TorchConvStepHrnn_T2(benchmark::State& st) { train_step<ConvNet>(st, true, 2); }
 
 // The kernel's forward over n coordinates of one tensor, inputs random, one thread, in chunks as the
 // glue runs it; the time per iteration is per n coordinates.
@@ -283,6 +287,10 @@ BENCHMARK(BM_TorchMlpStepAdam)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchMlpStepHrnn)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchConvStepAdam)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TorchConvStepHrnn)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TorchMlpStepAdam_T2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TorchMlpStepHrnn_T2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TorchConvStepAdam_T2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TorchConvStepHrnn_T2)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_KernelInL2)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 BENCHMARK(BM_KernelInL2Avx2)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 BENCHMARK(BM_Kernel1M)->Unit(benchmark::kMillisecond)->MinTime(1.0);
@@ -341,14 +349,15 @@ int main(int argc, char** argv) {
                 s.at("BM_HrnnFusedForwardBackward1M") / s.at("BM_HrnnFusedForwardBackward1M_T2"));
   if (!g_rounds.adam.empty()) print_paired(g_rounds, 1);
   if (!g_rounds_t2.adam.empty()) print_paired(g_rounds_t2, 2);
-  if (has({"BM_TorchMlpStepAdam", "BM_TorchMlpStepHrnn"}))
-    std::printf("torch::nn MLP 784-256-10 training step, batch 64: Adam %.0f us, HRNN (RuleOptimizer) %.0f us = %.2fx\n",
-                1e6 * s.at("BM_TorchMlpStepAdam"), 1e6 * s.at("BM_TorchMlpStepHrnn"),
-                s.at("BM_TorchMlpStepHrnn") / s.at("BM_TorchMlpStepAdam"));
-  if (has({"BM_TorchConvStepAdam", "BM_TorchConvStepHrnn"}))
-    std::printf("torch::nn convnet training step, batch 64: Adam %.0f us, HRNN (RuleOptimizer) %.0f us = %.2fx\n",
-                1e6 * s.at("BM_TorchConvStepAdam"), 1e6 * s.at("BM_TorchConvStepHrnn"),
-                s.at("BM_TorchConvStepHrnn") / s.at("BM_TorchConvStepAdam"));
+  for (const char* threads : {"", "_T2"})
+    for (const char* model : {"Mlp", "Conv"}) {
+      const std::string adam = std::string("BM_Torch") + model + "StepAdam" + threads;
+      const std::string hrnn = std::string("BM_Torch") + model + "StepHrnn" + threads;
+      if (!s.count(adam) || !s.count(hrnn)) continue;
+      std::printf("torch::nn %s training step, batch 64, %s: Adam %.0f us, HRNN (RuleOptimizer) %.0f us = %.2fx\n",
+                  *model == 'M' ? "MLP 784-256-10" : "convnet", *threads ? "2 threads" : "1 thread",
+                  1e6 * s.at(adam), 1e6 * s.at(hrnn), s.at(hrnn) / s.at(adam));
+    }
   if (has({"BM_KernelInL2", "BM_Kernel1M", "BM_Kernel1MStreamed"})) {
     char avx2[64] = "";
     if (s.count("BM_KernelInL2Avx2"))
