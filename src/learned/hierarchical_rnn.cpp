@@ -218,8 +218,9 @@ Spec HierarchicalRnn::spec() const {
   s.set("lr_momentum_logit_init", o.lr_momentum_logit_init()).set("affine_scale", o.affine_scale());
   s.set("stepsize_offset_init", o.stepsize_offset_init());
   // Only the non-default value is written, so checkpoints made before the option existed still match.
-  if (!o.fused()) s.set("fused", false);
-  if (o.min_log_lr() != -33) s.set("min_log_lr", o.min_log_lr());
+  const HierarchicalRnnOptions defaults;
+  if (o.fused() != defaults.fused()) s.set("fused", o.fused());
+  if (o.min_log_lr() != defaults.min_log_lr()) s.set("min_log_lr", o.min_log_lr());
   return s;
 }
 
