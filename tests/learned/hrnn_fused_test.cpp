@@ -49,12 +49,7 @@ Pair make_pair(HierarchicalRnnOptions o, torch::Dtype dtype, uint64_t seed = 0) 
   return {f, r};
 }
 
-// ‖a − b‖∞ / max(‖b‖∞, 1e-30): the error relative to the tensor's scale.
-double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
-  const auto ad = a.detach().to(torch::kDouble), bd = b.detach().to(torch::kDouble);
-  const double scale = std::max(bd.abs().max().item<double>(), 1e-30);
-  return (ad - bd).abs().max().item<double>() / scale;
-}
+using rule_checks::rel_err;
 
 // A deterministic gradient field: g = a∘θ − b + noise_t, with per-step noise from (seed, t).
 struct Field {

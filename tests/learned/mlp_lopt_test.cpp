@@ -50,11 +50,7 @@ torch::Tensor finish(Rows rows, double t) {
   return out;
 }
 
-// ‖a − b‖∞ / max(‖b‖∞, 1e-30).
-double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
-  const auto ad = a.detach().to(torch::kDouble), bd = b.detach().to(torch::kDouble);
-  return (ad - bd).abs().max().item<double>() / std::max(bd.abs().max().item<double>(), 1e-30);
-}
+using rule_checks::rel_err;
 
 // Column index of the features, with 3 momenta, 1 second moment, 3 factored accumulators.
 constexpr int64_t kG = 0, kFacG0 = 10;

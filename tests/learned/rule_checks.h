@@ -21,6 +21,12 @@
 namespace l2o {
 namespace rule_checks {
 
+// ‖a − b‖∞ / max(‖b‖∞, 1e-30), in float64.
+inline double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  const auto ad = a.detach().to(torch::kDouble), bd = b.detach().to(torch::kDouble);
+  return (ad - bd).abs().max().item<double>() / std::max(bd.abs().max().item<double>(), 1e-30);
+}
+
 // A two-tensor float64 quadratic q(θ) = ½‖Aθ₀ − b‖² + ¼‖θ₁ − c‖² with a differentiable gradient, so
 // that derivatives w.r.t. θ flow through the rule's dependence on g as well as on θ.
 struct Quadratic {
