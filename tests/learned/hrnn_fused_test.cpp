@@ -273,6 +273,7 @@ TEST(HrnnFused, EqualsOpByOpOnMultiTensorModels) {
   }
   // Fewer levels and fixed decays go through the kernel too.
   for (auto o : {HierarchicalRnnOptions().level_sizes({10}), HierarchicalRnnOptions().level_sizes({10, 20}),
+                 HierarchicalRnnOptions().level_sizes({10, 7, 5}),
                  HierarchicalRnnOptions().learnable_decay(false), HierarchicalRnnOptions().use_gradient_shortcut(false),
                  // Both clips of the log learning rate active (initial rates lie in [log 1e-6, log 1e-2]).
                  HierarchicalRnnOptions().min_log_lr(-9).max_log_lr(-7)}) {
@@ -341,11 +342,20 @@ torch::Tensor weighted_outputs(const optim::UpdateResult& r) {
 
 TEST(HrnnFused, GradientsEqualOpByOpInFloat64) {
   const std::vector<std::vector<int64_t>> shapes{{30, 7}, {7}, {1}, {300}};
+  // Passes 0, 2 and 3 (the levels above the coordinates, the lr mean, the rms normalisation) are
+  // hand-written too, so every option that changes them is checked, with level sizes that differ.
+  const std::vector<std::pair<std::string, HierarchicalRnnOptions>> variants{
+      {"mean", HierarchicalRnnOptions()},
+      {"last_tensor", HierarchicalRnnOptions().global_input("last_tensor")},
+      // Both clips of the log learning rate active, their straight-through gradients.
+      {"clipped", HierarchicalRnnOptions().min_log_lr(-9).max_log_lr(-7)},
+      {"levels 10,7,5", HierarchicalRnnOptions().level_sizes({10, 7, 5})},
+      {"levels 10,6 last_tensor", HierarchicalRnnOptions().level_sizes({10, 6}).global_input("last_tensor")},
+      {"levels 10", HierarchicalRnnOptions().level_sizes({10})},
+      {"tensor lr mean", HierarchicalRnnOptions().use_problem_lr_mean(false)},
+      {"no shortcut, fixed decays", HierarchicalRnnOptions().use_gradient_shortcut(false).learnable_decay(false)}};
   for (int warmup : {0, 3}) {
-    for (const std::string global : {"mean", "last_tensor", "clipped"}) {
-      // "clipped": both clips of the log learning rate active, their straight-through gradients.
-      const auto o = global == "clipped" ? HierarchicalRnnOptions().min_log_lr(-9).max_log_lr(-7)
-                                         : HierarchicalRnnOptions().global_input(global);
+    for (const auto& [global, o] : variants) {
       const auto pr = make_pair(o, torch::kDouble, 11);
       auto grads_of = [&](HierarchicalRnn& rnn) {
         OneStep s = prepared_step(rnn, shapes, warmup);
