@@ -2,7 +2,8 @@
 //  - update per parameter on one 1M-parameter model (a 1000x1000 weight and a bias of 1000,
 //    gradients given, no graph): op-by-op path, fused path on 1 and 2 threads, Adam, and mlp_lopt;
 //  - one forward + backward through an update (the meta-training inner step: a graph from φ, θ and
-//    the state through the update, then the backward of a scalar of its outputs), fused vs op by op;
+//    the state through the update, then the backward of a scalar of its outputs), fused vs op by op,
+//    on the 1M model and on the MNIST MLP's four tensors (with trainable_adam's for reference);
 //  - one L2O-Scale meta-iteration on the MNIST MLP 784-20-10 (100 steps, 5 unrolls of 20, 10,000-image
 //    meta-objective; needs data/mnist) with the fused HRNN, the op-by-op HRNN and trainable_adam,
 //    interleaved round by round, so that the HRNN's share (the meta-iteration minus trainable_adam's
