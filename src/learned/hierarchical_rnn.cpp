@@ -4,7 +4,6 @@
 
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -327,11 +326,7 @@ std::pair<torch::Tensor, torch::Tensor> HierarchicalRnn::higher_levels(const tor
 
 optim::UpdateResult HierarchicalRnn::update(const TensorList& params, const TensorList& grads,
                                             const optim::State& state) const {
-  // The fused step writes θ' in the gradients' dtype: parameters of another dtype take this path.
-  const bool params_match = std::all_of(params.begin(), params.end(), [&](const torch::Tensor& p) {
-    return p.scalar_type() == update_w_.scalar_type();
-  });
-  if (params_match && uses_fused(grads)) return update_fused(params, grads, state);
+  if (uses_fused(grads)) return update_fused(params, grads, state);
   const auto& o = options_;
   const int64_t levels = o.num_levels();
   const int64_t k = o.num_gradient_scales();

@@ -586,16 +586,36 @@ std::vector<double> injected_bias(const StepLayout& L, const torch::autograd::va
   return ext;
 }
 
+int64_t chunks_of(int64_t n) { return (n + kChunk - 1) / kChunk; }
+
+// Σ x in double, chunks of kChunk in parallel (8 running sums each), added in chunk order: the same
+// bits for every thread count.
+template <typename T>
+double chunked_sum(const T* x, int64_t n) {
+  std::vector<double> part(chunks_of(n), 0);
+  at::parallel_for(0, chunks_of(n), 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      const int64_t end = std::min(n, (k + 1) * kChunk);
+      int64_t i = k * kChunk;
+      for (; i + 8 <= end; i += 8)
+        for (int j = 0; j < 8; ++j) a[j] += x[i + j];
+      for (; i < end; ++i) a[0] += x[i];
+      part[k] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    }
+  });
+  double s = 0;
+  for (double p : part) s += p;
+  return s;
+}
+
 // Σ of each tensor's log lr (pass 0's mean), in double.
 template <typename T>
 std::vector<double> log_lr_sums(const StepLayout& L, const torch::autograd::variable_list& v) {
   std::vector<double> s(L.nt, 0);
   for (int64_t t = 0; t < L.nt; ++t) {
     const auto& x = v[L.slot(t, kLogLr)];
-    const T* p = x.data_ptr<T>();
-    double a = 0;
-    for (int64_t i = 0; i < x.numel(); ++i) a += p[i];
-    s[t] = a;
+    s[t] = chunked_sum(x.data_ptr<T>(), x.numel());
   }
   return s;
 }
@@ -621,8 +641,6 @@ struct StepSaved {
   torch::Tensor sums, sumsq;             // double [T, kH + kF], [T]
   std::vector<torch::Tensor> u;          // pass 1's unnormalised steps
 };
-
-int64_t chunks_of(int64_t n) { return (n + kChunk - 1) / kChunk; }
 
 // The whole step: passes 0-3. Returns the Function's outputs (StepLayout's out_* order).
 template <typename T>
@@ -835,7 +853,9 @@ torch::autograd::variable_list step_backward(const StepLayout& L, const StepConf
       if (!g.defined()) continue;
       const T add = static_cast<T>(c.problem_lr_mean ? all / static_cast<double>(total) : glm[t] / static_cast<double>(sizes[t]));
       T* p = g.template data_ptr<T>();
-      for (int64_t i = 0; i < sizes[t]; ++i) p[i] += add;
+      at::parallel_for(0, sizes[t], kChunk, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) p[i] += add;
+      });
     }
   }
   if (needs[L.phi(kPMomLogit)]) {
