@@ -467,7 +467,7 @@ void gru_backward(const Gru& w, const std::vector<double>& x, const std::vector<
                   const std::vector<double>& dout, int64_t b, std::vector<double>& dx, std::vector<double>& dh,
                   std::vector<double>* dext, GruGrads& gw) {
   const int64_t n = w.n, in = w.in;
-  std::vector<double> dcp(n), dg(2 * n), drh(n);
+  std::vector<double> dcp(n), dg(2 * n);
   for (int64_t r = 0; r < b; ++r) {
     const double* gt = &a.gates[r * 2 * n];
     const double* c = &a.c[r * n];
@@ -492,7 +492,6 @@ void gru_backward(const Gru& w, const std::vector<double>& x, const std::vector<
         gw.wc[(in + k) * n + j] += a.rh[r * n + k] * dcp[j];
         s += w.wc[(in + k) * n + j] * dcp[j];
       }
-      drh[k] = s;
       const double rr = gt[k];
       dg[k] = s * h[r * n + k] * rr * (1 - rr);
       dh[r * n + k] += s * rr;
@@ -522,7 +521,7 @@ void add_product(const std::vector<double>& a, const std::vector<double>& w, int
       for (int64_t j = 0; j < p; ++j) y[r * p + j] += a[r * m + k] * w[k * p + j];
 }
 
-// What the backward needs besides the Function's inputs.
+// The levels above the coordinates, in double: the old states, the GRUs' weights, inputs and activations.
 struct Higher {
   std::vector<double> layer_h, global_h;  // [T, H1], [1, H2]
   Gru c1, c2;
@@ -532,22 +531,29 @@ struct Higher {
 
 // The levels above the coordinates on the pass-1 sums (double [T, kH + kF]): the GRUs' inputs and
 // activations. `v` is the step's input list.
+// The old per-tensor states [T, H1] and global state [1, H2] (where the levels exist), in double.
+Higher old_states(const StepLayout& L, const torch::autograd::variable_list& v) {
+  Higher hi;
+  if (L.levels > 1)
+    for (int64_t t = 0; t < L.nt; ++t) {
+      const auto row = to_doubles(v[L.layer_h(t)]);
+      hi.layer_h.insert(hi.layer_h.end(), row.begin(), row.end());
+    }
+  if (L.levels > 2) hi.global_h = to_doubles(v[L.global_h()]);
+  return hi;
+}
+
 Higher higher_forward(const StepLayout& L, const StepConfig& c, const torch::autograd::variable_list& v,
                       const torch::Tensor& sums, const std::vector<int64_t>& sizes) {
-  Higher hi;
+  Higher hi = old_states(L, v);
   const int64_t nt = L.nt, h1 = c.h1, h2 = c.h2, f1 = kH + fused::kF;
   if (L.levels < 2) return hi;
-  for (int64_t t = 0; t < nt; ++t) {
-    const auto row = to_doubles(v[L.layer_h(t)]);
-    hi.layer_h.insert(hi.layer_h.end(), row.begin(), row.end());
-  }
   hi.c1 = Gru(v[L.phi(kPC1Wg)], v[L.phi(kPC1Bg)], v[L.phi(kPC1Wc)], v[L.phi(kPC1Bc)]);
   const double* s = sums.data_ptr<double>();
   hi.in1.resize(nt * f1);
   for (int64_t t = 0; t < nt; ++t)
     for (int64_t j = 0; j < f1; ++j) hi.in1[t * f1 + j] = s[t * f1 + j] / static_cast<double>(sizes[t]);
   if (L.levels > 2) {
-    hi.global_h = to_doubles(v[L.global_h()]);
     std::vector<double> e = to_doubles(v[L.phi(kPLayerBiasB)]);
     add_product(hi.global_h, to_doubles(v[L.phi(kPLayerBiasW)]), 1, h2, 3 * h1, e);
     for (int64_t t = 0; t < nt; ++t) hi.ext1.insert(hi.ext1.end(), e.begin(), e.end());
@@ -660,14 +666,7 @@ torch::autograd::variable_list step_forward(const StepLayout& L, const StepConfi
   for (int64_t t = 0; t < nt; ++t)
     lr_mean.data_ptr<T>()[t] = static_cast<T>(c.problem_lr_mean ? all / static_cast<double>(total)
                                                                 : sums_lr[t] / static_cast<double>(sizes[t]));
-  Higher old;  // the old states only
-  if (L.levels > 1)
-    for (int64_t t = 0; t < nt; ++t) {
-      const auto row = to_doubles(v[L.layer_h(t)]);
-      old.layer_h.insert(old.layer_h.end(), row.begin(), row.end());
-    }
-  if (L.levels > 2) old.global_h = to_doubles(v[L.global_h()]);
-  const auto ext = from_doubles(injected_bias(L, v, old), {nt, 3 * kH}, opts);
+  const auto ext = from_doubles(injected_bias(L, v, old_states(L, v)), {nt, 3 * kH}, opts);
   const auto momentum =
       torch::full({1}, sigmoid(to_doubles(v[L.phi(kPMomLogit)])[0]), opts.dtype(torch::kDouble)).to(opts.dtype());
 
