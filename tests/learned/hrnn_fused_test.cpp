@@ -350,7 +350,8 @@ TEST(HrnnFused, GradientsEqualOpByOpInFloat64) {
       // Both clips of the log learning rate active, their straight-through gradients.
       {"clipped", HierarchicalRnnOptions().min_log_lr(-9).max_log_lr(-7)},
       {"levels 10,7,5", HierarchicalRnnOptions().level_sizes({10, 7, 5})},
-      {"levels 10,6 last_tensor", HierarchicalRnnOptions().level_sizes({10, 6}).global_input("last_tensor")},
+      {"levels 10,7,5 last_tensor", HierarchicalRnnOptions().level_sizes({10, 7, 5}).global_input("last_tensor")},
+      {"levels 10,6", HierarchicalRnnOptions().level_sizes({10, 6})},
       {"levels 10", HierarchicalRnnOptions().level_sizes({10})},
       {"tensor lr mean", HierarchicalRnnOptions().use_problem_lr_mean(false)},
       {"no shortcut, fixed decays", HierarchicalRnnOptions().use_gradient_shortcut(false).learnable_decay(false)}};
