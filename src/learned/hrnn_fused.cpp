@@ -548,7 +548,8 @@ Higher higher_forward(const StepLayout& L, const StepConfig& c, const torch::aut
   Higher hi = old_states(L, v);
   const int64_t nt = L.nt, h1 = c.h1, h2 = c.h2, f1 = kH + fused::kF;
   if (L.levels < 2) return hi;
-  hi.c1 = Gru(v[L.phi(kPC1Wg)], v[L.phi(kPC1Bg)], v[L.phi(kPC1Wc)], v[L.phi(kPC1Bc)]);
+  auto gru_at = [&](int first) { return Gru(v[L.phi(first)], v[L.phi(first + 1)], v[L.phi(first + 2)], v[L.phi(first + 3)]); };
+  hi.c1 = gru_at(kPC1Wg);
   const double* s = sums.data_ptr<double>();
   hi.in1.resize(nt * f1);
   for (int64_t t = 0; t < nt; ++t)
@@ -560,7 +561,7 @@ Higher higher_forward(const StepLayout& L, const StepConfig& c, const torch::aut
   }
   hi.a1 = gru_forward(hi.c1, hi.in1, hi.layer_h, hi.ext1, nt);
   if (L.levels > 2) {
-    hi.c2 = Gru(v[L.phi(kPC2Wg)], v[L.phi(kPC2Bg)], v[L.phi(kPC2Wc)], v[L.phi(kPC2Bc)]);
+    hi.c2 = gru_at(kPC2Wg);
     hi.in2.assign(h1, 0);
     for (int64_t k = 0; k < h1; ++k) {
       if (c.global_mean) {
@@ -874,18 +875,20 @@ torch::autograd::variable_list step_backward(const StepLayout& L, const StepConf
           g_layer_h[t * c.h1 + k] += pbw[k * 3 * kH + j] * ge[t * 3 * kH + j];
         }
       }
-    auto set = [&](int64_t idx, const std::vector<double>& g, const torch::Tensor& like) {
-      if (needs[idx]) grads[idx] = from_doubles(g, like.sizes(), opts);
+    auto set = [&](int64_t idx, const std::vector<double>& g) {
+      if (needs[idx]) grads[idx] = from_doubles(g, v[idx].sizes(), opts);
+    };
+    auto set_gru = [&](int first, const GruGrads& g) {  // w_gates, b_gates, w_cand, b_cand
+      set(L.phi(first), g.wg);
+      set(L.phi(first + 1), g.bg);
+      set(L.phi(first + 2), g.wc);
+      set(L.phi(first + 3), g.bc);
     };
     for (int64_t t = 0; t < nt; ++t)
-      set(L.layer_h(t), std::vector<double>(g_layer_h.begin() + t * c.h1, g_layer_h.begin() + (t + 1) * c.h1),
-          v[L.layer_h(t)]);
-    set(L.phi(kPParamBiasW), g_pbw, v[L.phi(kPParamBiasW)]);
-    set(L.phi(kPParamBiasB), ge_sum, v[L.phi(kPParamBiasB)]);
-    set(L.phi(kPC1Wg), gw1->wg, v[L.phi(kPC1Wg)]);
-    set(L.phi(kPC1Bg), gw1->bg, v[L.phi(kPC1Bg)]);
-    set(L.phi(kPC1Wc), gw1->wc, v[L.phi(kPC1Wc)]);
-    set(L.phi(kPC1Bc), gw1->bc, v[L.phi(kPC1Bc)]);
+      set(L.layer_h(t), std::vector<double>(g_layer_h.begin() + t * c.h1, g_layer_h.begin() + (t + 1) * c.h1));
+    set(L.phi(kPParamBiasW), g_pbw);
+    set(L.phi(kPParamBiasB), ge_sum);
+    set_gru(kPC1Wg, *gw1);
     if (L.levels > 2) {
       std::vector<double> g_gbw(c.h2 * 3 * kH, 0);
       const auto gbw = to_doubles(v[L.phi(kPGlobalBiasW)]);
@@ -894,15 +897,12 @@ torch::autograd::variable_list step_backward(const StepLayout& L, const StepConf
           g_gbw[k * 3 * kH + j] = hi.global_h[k] * ge_sum[j];
           g_global_h[k] += gbw[k * 3 * kH + j] * ge_sum[j];
         }
-      set(L.global_h(), g_global_h, v[L.global_h()]);
-      set(L.phi(kPGlobalBiasW), g_gbw, v[L.phi(kPGlobalBiasW)]);
-      set(L.phi(kPGlobalBiasB), ge_sum, v[L.phi(kPGlobalBiasB)]);
-      set(L.phi(kPLayerBiasW), g_lb_w, v[L.phi(kPLayerBiasW)]);
-      set(L.phi(kPLayerBiasB), g_lb_b, v[L.phi(kPLayerBiasB)]);
-      set(L.phi(kPC2Wg), gw2->wg, v[L.phi(kPC2Wg)]);
-      set(L.phi(kPC2Bg), gw2->bg, v[L.phi(kPC2Bg)]);
-      set(L.phi(kPC2Wc), gw2->wc, v[L.phi(kPC2Wc)]);
-      set(L.phi(kPC2Bc), gw2->bc, v[L.phi(kPC2Bc)]);
+      set(L.global_h(), g_global_h);
+      set(L.phi(kPGlobalBiasW), g_gbw);
+      set(L.phi(kPGlobalBiasB), ge_sum);
+      set(L.phi(kPLayerBiasW), g_lb_w);
+      set(L.phi(kPLayerBiasB), g_lb_b);
+      set_gru(kPC2Wg, *gw2);
     }
   }
   for (size_t i = 0; i < grads.size(); ++i)
