@@ -205,7 +205,8 @@ const T* ptr_or_null(const torch::Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
-// Pass 1 backward: gradients for every input of the Function (undefined where not needed).
+// Pass 1 backward: gradients for every pass-1 input (undefined where not needed; those of the
+// injected bias and the lr mean in double, for passes 0 and 2).
 template <typename T>
 torch::autograd::variable_list run_backward(const InputView& in, const torch::autograd::variable_list& grad_out,
                                             const std::vector<bool>& needs, T min_log_lr,
@@ -329,8 +330,8 @@ torch::autograd::variable_list run_backward(const InputView& in, const torch::au
     if (needs[idx]) grads[idx] = std::move(g);
   };
   const int64_t base = nt * kPerTensorIn;
-  set(base, cast(g_ext));
-  set(base + 1, cast(g_lrmean));
+  set(base, g_ext);  // double: passes 0 and 2 compute in double
+  set(base + 1, g_lrmean);
   set(in.phi_index(kWGates), cast(g_wg));
   set(in.phi_index(kBGates), cast(g_ext.narrow(1, 0, 2 * kH).sum(0)));
   set(in.phi_index(kWCand), cast(g_wc));
@@ -354,7 +355,7 @@ torch::autograd::variable_list run_backward(const InputView& in, const torch::au
 
 // The whole step's configuration, fixed by the options.
 struct StepConfig {
-  int64_t levels = 3, h1 = 0, h2 = 0;
+  int64_t h1 = 0, h2 = 0;  // level sizes above the coordinates (the level count is StepLayout's)
   bool problem_lr_mean = true, global_mean = true;
   double min_log_lr = 0, max_log_lr = 0;
 };
@@ -918,7 +919,7 @@ struct FusedStep : public torch::autograd::Function<FusedStep> {
                                                 double max_log_lr) {
     const torch::autograd::variable_list v(inputs.begin(), inputs.end());
     const StepLayout L{nt, levels};
-    const StepConfig c{levels, h1, h2, problem_lr_mean, global_mean, min_log_lr, max_log_lr};
+    const StepConfig c{h1, h2, problem_lr_mean, global_mean, min_log_lr, max_log_lr};
     StepSaved sv;
     auto out = v[0].scalar_type() == torch::kFloat ? step_forward<float>(L, c, v, &sv) : step_forward<double>(L, c, v, &sv);
     ctx->save_for_backward(v);
@@ -941,7 +942,7 @@ struct FusedStep : public torch::autograd::Function<FusedStep> {
     for (size_t i = 0; i < saved.size(); ++i) needs[i] = ctx->needs_input_grad(i);
     const auto cfg = ctx->saved_data["config"].toIntVector();
     const StepLayout L{cfg[0], cfg[1]};
-    const StepConfig c{cfg[1], cfg[2], cfg[3], cfg[4] != 0, cfg[5] != 0, ctx->saved_data["min_log_lr"].toDouble(),
+    const StepConfig c{cfg[2], cfg[3], cfg[4] != 0, cfg[5] != 0, ctx->saved_data["min_log_lr"].toDouble(),
                        ctx->saved_data["max_log_lr"].toDouble()};
     const auto small = ctx->saved_data["small"].toTensorVector();
     StepSaved sv{small[0], small[1], small[2], small[3], small[4], ctx->saved_data["u"].toTensorVector()};
@@ -1024,7 +1025,7 @@ optim::UpdateResult HierarchicalRnn::update_fused(const TensorList& params, cons
     out = FusedStep::apply(at::TensorList(in), nt, levels, h1, h2, o.use_problem_lr_mean(), global_mean,
                            o.min_log_lr(), o.max_log_lr());
   } else {
-    const StepConfig c{levels, h1, h2, o.use_problem_lr_mean(), global_mean, o.min_log_lr(), o.max_log_lr()};
+    const StepConfig c{h1, h2, o.use_problem_lr_mean(), global_mean, o.min_log_lr(), o.max_log_lr()};
     out = opts.dtype() == torch::kFloat ? step_forward<float>(L, c, in, nullptr) : step_forward<double>(L, c, in, nullptr);
   }
 

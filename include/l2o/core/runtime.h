@@ -49,9 +49,9 @@ inline void keep_freed_memory() {
 /// `--threads 1` on the 2-core machine, two processes at once then ran four busy threads and each went
 /// at about half speed; with `--threads 2` one process ran three, and the OpenMP and OpenBLAS workers
 /// took the cores from each other: 4 MNIST meta-iterations took 30.3 s against 11.9 s with one
-/// thread. With OpenBLAS at one thread the same took 11.6 s, and 300 steps of the MNIST convnet 144 s against 163 s with OpenBLAS at two and 249 s
-/// with one thread in all (LibTorch's own kernels, convolutions included, parallelise over the pool;
-/// docs/benchmarks.md). OpenBLAS is found at run time (dlsym), so a program linked against another BLAS
+/// thread. With OpenBLAS at one thread the same took 11.6 s, and 300 steps of the MNIST convnet 144 s
+/// against 163 s with OpenBLAS at two and 249 s with one thread in all (LibTorch's own kernels,
+/// convolutions included, parallelise over the pool; docs/benchmarks.md). OpenBLAS is found at run time (dlsym), so a program linked against another BLAS
 /// is left as it is. Returns the OpenBLAS threads set, or 0 when no OpenBLAS is loaded.
 inline int set_threads(int threads) {
   if (threads > 0) at::set_num_threads(threads);
