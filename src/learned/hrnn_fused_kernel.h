@@ -94,6 +94,9 @@ struct BackwardSums {
   double scl_b, inp_b, lr_b, momentum, lr_mean;
 };
 
+/// The float32 elementwise approximations a kernel is built from (for the accuracy tests).
+enum class MathFn { kExp, kLog, kSigmoid, kTanh, kAsinh, kRsqrt };
+
 /// Entry points of one instruction set.
 struct Kernels {
   void (*forward_f)(const Weights<float>&, const Inputs<float>&, const Outputs<float>&, int64_t, int64_t,
@@ -104,6 +107,8 @@ struct Kernels {
                      const GradInputs<float>&, int64_t, int64_t, BackwardSums*);
   void (*backward_d)(const Weights<double>&, const Inputs<double>&, const GradOutputs<double>&,
                      const GradInputs<double>&, int64_t, int64_t, BackwardSums*);
+  /// y[i] = fn(x[i]) for i < n with this instruction set's float32 approximation of fn.
+  void (*math_f)(MathFn fn, const float* x, float* y, int64_t n);
   const char* isa;
 };
 

@@ -15,6 +15,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -232,17 +233,24 @@ TEST(HrnnFused, StreamedStoresWriteTheSameBits) {
   }
 }
 
-// The three instruction sets (each with its own exp/log/tanh/1/√ approximations) agree to float32
-// accuracy; the machine runs the best one, the others are checked here where the CPU has them.
-TEST(HrnnFused, KernelsOfEveryInstructionSetAgree) {
+// The kernels of this CPU: the generic one always, AVX2 and AVX-512 where the CPU runs them.
+std::vector<learned::fused::Kernels> available_kernels() {
   namespace f = learned::fused;
-  const KernelCase c(4103);
   std::vector<f::Kernels> kernels{f::generic::kernels()};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) kernels.push_back(f::avx2::kernels());
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
     kernels.push_back(f::avx512::kernels());
 #endif
+  return kernels;
+}
+
+// The three instruction sets (each with its own exp/log/tanh/1/√ approximations) agree to float32
+// accuracy; the machine runs the best one, the others are checked here where the CPU has them.
+TEST(HrnnFused, KernelsOfEveryInstructionSetAgree) {
+  namespace f = learned::fused;
+  const KernelCase c(4103);
+  const std::vector<f::Kernels> kernels = available_kernels();
   std::vector<torch::Tensor> ref;
   f::ForwardSums ref_sums;
   kernels[0].forward_f(c.w, c.in, c.outputs(false, &ref), 0, c.n, &ref_sums);
@@ -256,6 +264,79 @@ TEST(HrnnFused, KernelsOfEveryInstructionSetAgree) {
     for (int j = 0; j < f::kH; ++j) EXPECT_NEAR(sums.h[j], ref_sums.h[j], 1e-5 * c.n) << kernels[k].isa;
   }
   std::printf("kernels compared: %zu (best here: %s)\n", kernels.size(), f::best_kernels().isa);
+}
+
+// The float32 approximations inside every kernel against float64 libm, in units in the last place
+// of the float32 result, over dense sweeps of the ranges the kernel feeds them (1M points each), and
+// their values at 0, ±Inf and NaN. Bounds a little above the worst errors measured (printed).
+TEST(HrnnFused, KernelMathIsAccurate) {
+  namespace f = learned::fused;
+  using Fn = f::MathFn;
+  struct Sweep {
+    Fn fn;
+    const char* name;
+    double (*ref)(double);
+    double lo, hi;
+    bool log_spaced;
+    double max_ulp;
+  };
+  const std::vector<Sweep> sweeps{
+      {Fn::kExp, "exp", [](double x) { return std::exp(x); }, -87, 88, false, 2},
+      {Fn::kLog, "log", [](double x) { return std::log(x); }, 1e-30, 1e30, true, 2},
+      {Fn::kLog, "log near 1", [](double x) { return std::log(x); }, 0.5, 2, false, 2},
+      {Fn::kSigmoid, "sigmoid", [](double x) { return 1 / (1 + std::exp(-x)); }, -60, 60, false, 4.5},
+      {Fn::kSigmoid, "sigmoid near 0", [](double x) { return 1 / (1 + std::exp(-x)); }, -1e-3, 1e-3, false, 4.5},
+      {Fn::kTanh, "tanh", [](double x) { return std::tanh(x); }, -10, 10, false, 4.5},
+      {Fn::kTanh, "tanh near 0", [](double x) { return std::tanh(x); }, -1e-3, 1e-3, false, 4.5},
+      {Fn::kAsinh, "asinh", [](double x) { return std::asinh(x); }, -3000, 3000, false, 3.5},
+      {Fn::kAsinh, "asinh near 0", [](double x) { return std::asinh(x); }, -2, 2, false, 3.5},
+      {Fn::kRsqrt, "rsqrt", [](double x) { return 1 / std::sqrt(x); }, 1e-16, 1e16, true, 2.5},
+  };
+  constexpr int64_t n = 1 << 20;
+  std::vector<float> x(n), y(n);
+  for (const auto& k : available_kernels()) {
+    for (const auto& s : sweeps) {
+      for (int64_t i = 0; i < n; ++i) {
+        const double u = static_cast<double>(i) / (n - 1);
+        x[i] = static_cast<float>(s.log_spaced ? s.lo * std::pow(s.hi / s.lo, u) : s.lo + (s.hi - s.lo) * u);
+      }
+      k.math_f(s.fn, x.data(), y.data(), n);
+      double worst = 0, at = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double r = s.ref(x[i]);
+        const float rf = static_cast<float>(r);
+        const double ulp = std::nextafter(std::fabs(rf), INFINITY) - std::fabs(rf);
+        const double e = std::fabs(static_cast<double>(y[i]) - r) / ulp;
+        if (!(e <= worst)) worst = e, at = x[i];  // a NaN counts as the worst
+      }
+      std::printf("%-7s %-15s max %.2f ulp (at %g)\n", k.isa, s.name, worst, at);
+      EXPECT_LE(worst, s.max_ulp) << k.isa << " " << s.name << " at " << at;
+    }
+    const float inf = INFINITY, nan = NAN;
+    auto at = [&](Fn fn, float v) {
+      float r;
+      k.math_f(fn, &v, &r, 1);
+      return r;
+    };
+    for (Fn fn : {Fn::kExp, Fn::kLog, Fn::kSigmoid, Fn::kTanh, Fn::kAsinh, Fn::kRsqrt})
+      EXPECT_TRUE(std::isnan(at(fn, nan))) << k.isa << " function " << static_cast<int>(fn) << " of NaN";
+    EXPECT_EQ(at(Fn::kExp, inf), inf) << k.isa;
+    EXPECT_EQ(at(Fn::kExp, -inf), 0.0f) << k.isa;
+    EXPECT_EQ(at(Fn::kLog, 0.0f), -inf) << k.isa;
+    EXPECT_EQ(at(Fn::kLog, inf), inf) << k.isa;
+    EXPECT_TRUE(std::isnan(at(Fn::kLog, -1.0f))) << k.isa;
+    EXPECT_NEAR(at(Fn::kSigmoid, inf), 1.0f, 3e-7) << k.isa;  // AVX2's rcp estimate: 1 ulp off
+    EXPECT_LE(at(Fn::kSigmoid, -inf), 1e-30f) << k.isa;
+    EXPECT_GE(at(Fn::kSigmoid, -inf), 0.0f) << k.isa;
+    EXPECT_NEAR(at(Fn::kSigmoid, 0.0f), 0.5f, 2e-7) << k.isa;
+    EXPECT_EQ(at(Fn::kTanh, inf), 1.0f) << k.isa;
+    EXPECT_EQ(at(Fn::kTanh, -inf), -1.0f) << k.isa;
+    EXPECT_EQ(at(Fn::kTanh, 0.0f), 0.0f) << k.isa;
+    EXPECT_EQ(at(Fn::kAsinh, inf), inf) << k.isa;
+    EXPECT_EQ(at(Fn::kAsinh, -inf), -inf) << k.isa;
+    EXPECT_EQ(at(Fn::kAsinh, 0.0f), 0.0f) << k.isa;
+    EXPECT_EQ(at(Fn::kRsqrt, inf), 0.0f) << k.isa;
+  }
 }
 
 TEST(HrnnFused, EqualsOpByOpOnMultiTensorModels) {
