@@ -717,33 +717,34 @@ void backward(const Weights<T>& w, const Inputs<T>& in, const GradOutputs<T>& go
       gzc[k] = ghn[k] * (one - u) * (one - b.c[k] * b.c[k]);
       gz[kH + k] = gu * u * (one - u);
     }
-    for (int mm = 0; mm < kH; ++mm) {
-      const T* row = w.w_cand + (kF + mm) * kH;
-      V grh{};
+    // The transposed products W·gz, one weight row per gradient entry into independent accumulators
+    // (a dot product per output would be one chain of up to 30 dependent FMAs).
+    V grh[kH] = {};
+    for (int k = 0; k < kH; ++k) {
+      const V gk = gzc[k];
       L2O_UNROLL
-      for (int k = 0; k < kH; ++k) grh += gzc[k] * row[k];
-      const V r = b.sg[mm];
-      gh[mm] += grh * r;
-      gz[mm] = grh * b.h[mm] * r * (one - r);
+      for (int mm = 0; mm < kH; ++mm) grh[mm] += gk * w.w_cand[(kF + mm) * kH + k];
     }
-    V gx[kF];
-    for (int f = 0; f < kF; ++f) {
-      V s = bcast(go.sum_x[f]);
-      const T* rg = w.w_gates + f * 2 * kH;
+    for (int mm = 0; mm < kH; ++mm) {
+      const V r = b.sg[mm];
+      gh[mm] += grh[mm] * r;
+      gz[mm] = grh[mm] * b.h[mm] * r * (one - r);
+    }
+    V gx[kF], ghz[kH] = {};
+    for (int f = 0; f < kF; ++f) gx[f] = bcast(go.sum_x[f]);
+    for (int j = 0; j < 2 * kH; ++j) {
+      const V gj = gz[j];
       L2O_UNROLL
-      for (int j = 0; j < 2 * kH; ++j) s += gz[j] * rg[j];
-      const T* rc = w.w_cand + f * kH;
+      for (int f = 0; f < kF; ++f) gx[f] += gj * w.w_gates[f * 2 * kH + j];
       L2O_UNROLL
-      for (int k = 0; k < kH; ++k) s += gzc[k] * rc[k];
-      gx[f] = s;
+      for (int k = 0; k < kH; ++k) ghz[k] += gj * w.w_gates[(kF + k) * 2 * kH + j];
     }
     for (int k = 0; k < kH; ++k) {
-      const T* rg = w.w_gates + (kF + k) * 2 * kH;
-      V s{};
+      const V gk = gzc[k];
       L2O_UNROLL
-      for (int j = 0; j < 2 * kH; ++j) s += gz[j] * rg[j];
-      gh[k] += s;
+      for (int f = 0; f < kF; ++f) gx[f] += gk * w.w_cand[f * kH + k];
     }
+    for (int k = 0; k < kH; ++k) gh[k] += ghz[k];
     for (int j = 0; j < 2 * kH; ++j) acc_gates[j] += gz[j];
     for (int k = 0; k < kH; ++k) acc_cand[k] += gzc[k];
     for (int f = 0; f < kF; ++f) xh[f][t] = b.x[f];
