@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,6 +29,21 @@ class SecondsRecorder : public benchmark::ConsoleReporter {
   std::map<std::string, double> seconds;
 };
 
+/// The processor as /proc/cpuinfo names it, with its family and model numbers: machines of one name
+/// differ (an "AMD EPYC" of family 25 runs 512-bit vectors on 256-bit units, one of family 26 on
+/// 512-bit units), so a benchmark's output says which one it was measured on.
+inline std::string cpu_description() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, name = "unknown", family = "?", model = "?";
+  auto value = [&] { return line.substr(line.find(':') + 2); };
+  while (std::getline(in, line) && !line.empty()) {
+    if (line.rfind("model name", 0) == 0) name = value();
+    else if (line.rfind("cpu family", 0) == 0) family = value();
+    else if (line.rfind("model\t", 0) == 0) model = value();
+  }
+  return name + " (family " + family + ", model " + model + ")";
+}
+
 /// Runs the benchmarks selected on the command line; returns seconds per iteration by name.
 /// One thread for LibTorch and OpenBLAS alike (L2O_BENCH_THREADS=N for another count), so that a
 /// benchmark measures one core whatever else the machine has free.
@@ -39,7 +55,8 @@ inline std::map<std::string, double> run_benchmarks(int* argc, char** argv) {
   benchmark::Initialize(argc, argv);
   SecondsRecorder recorder;
   benchmark::RunSpecifiedBenchmarks(&recorder);
-  std::printf("\nthreads: LibTorch %d, OpenBLAS %d\n", torch::get_num_threads(), blas_threads);
+  std::printf("\nthreads: LibTorch %d, OpenBLAS %d; cpu: %s\n", torch::get_num_threads(), blas_threads,
+              cpu_description().c_str());
   return recorder.seconds;
 }
 
