@@ -109,16 +109,20 @@ inline VF reduce_ln2(VF x, VF n) {
   return r - n * -2.12194440e-4f;
 }
 
+// c[0]·x^(N−1) + … + c[N−1] by Horner's rule (one FMA per coefficient after the first).
+template <int N>
+inline VF horner(VF x, const float (&c)[N]) {
+  VF y = splat<VF>(c[0]);
+  L2O_UNROLL
+  for (int i = 1; i < N; ++i) y = y * x + c[i];
+  return y;
+}
+
 // e^r − 1 for |r| ≤ ln2/2: Cephes expf's polynomial r + r²·P(r).
 inline VF expm1_reduced(VF r) {
-  const VF z = r * r;
-  VF y = splat<VF>(1.9875691500e-4f);
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  return y * z + r;
+  static constexpr float kP[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+  return horner(r, kP) * (r * r) + r;
 }
 
 // log(x) = log(1 + m) + e·ln 2 for m = mantissa − 1 in [√½ − 1, √2 − 1): Cephes logf's polynomial.
@@ -217,13 +221,9 @@ inline VF scale_floor(VF p, VF t) {
 }
 // 2^f for f in [0, 1): minimax polynomial of degree 6 (relative error 1.9e-9 before rounding).
 inline VF exp2_unit(VF f) {
-  VF y = splat<VF>(2.1702254889532924e-4f);
-  y = y * f + 1.2439688434824347e-3f;
-  y = y * f + 9.678840637207031e-3f;
-  y = y * f + 5.5483341217041016e-2f;
-  y = y * f + 2.4022983014583588e-1f;
-  y = y * f + 6.931470036506653e-1f;
-  return y * f + 1.0f;
+  static constexpr float kP[] = {2.1702254889532924e-4f, 1.2439688434824347e-3f, 9.678840637207031e-3f,
+                                 5.5483341217041016e-2f, 2.4022983014583588e-1f, 6.931470036506653e-1f, 1.0f};
+  return horner(f, kP);
 }
 // σ(x) = 1/(1 + 2^t) with t = −x·log2 e = ⌊t⌋ + f. f is t − ⌊t⌋ (exact) plus t's rounding error
 // (exact, by an FMA) plus x times the float remainder of log2 e, so that 2^t keeps its relative
@@ -253,13 +253,9 @@ inline VF vtanh(VF x) {
   a = vmin(splat<VF>(9.0f), a);
   const VF t = a * 2.88539008177792681f;
   const VF f = frac_floor(t);
-  VF q = splat<VF>(2.072081115329638e-4f);
-  q = q * f + 1.2716756900772452e-3f;
-  q = q * f + 9.649994783103466e-3f;
-  q = q * f + 5.549684539437294e-2f;
-  q = q * f + 2.402270883321762e-1f;
-  q = q * f + 6.931471824645996e-1f;
-  q = q * f;
+  static constexpr float kQ[] = {2.072081115329638e-4f, 1.2716756900772452e-3f, 9.649994783103466e-3f,
+                                 5.549684539437294e-2f,  2.402270883321762e-1f,  6.931471824645996e-1f};
+  const VF q = horner(f, kQ) * f;
   const VF p2 = scale_floor(splat<VF>(1.0f), t);
   const VF e = p2 * q + (p2 - 1.0f);
   const VF d = e + 2.0f;
@@ -285,10 +281,10 @@ inline VF vtanh(VF x) {
 
 #endif
 
-#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
 inline VF vasinh(VF x) {
-  // Cephes asinhf: a polynomial below 0.5, log(a + √(a²+1)) above (the root as w·rsqrt14(w) with a
-  // Newton step, ≤ 2 ulp), log(2a) beyond 1500; the sign put back with a bit or. NaN passes.
+  // Cephes asinhf: a polynomial below 0.5, log(a + √(a²+1)) above, log(2a) beyond 1500; the sign
+  // put back with a bit or. With AVX-512 the root is w·rsqrt14(w) with a Newton step (≤ 2 ulp), not
+  // a vsqrtps. NaN passes.
   const VF sign = (VF)((VFI)x & (int32_t)0x80000000);
   const VF a = (VF)((VFI)x & 0x7fffffff);
   const VF z = a * a;
@@ -298,35 +294,21 @@ inline VF vasinh(VF x) {
   p = p * z - 1.6666288134e-1f;
   const VF small = p * z * a + a;
   const VF cap = splat<VF>(1500.0f);
+#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
   const VF ac = vmin(cap, a);
   const VF w = ac * ac + 1.0f;
   const VF r0 = (VF)_mm512_maskz_rsqrt14_ps(static_cast<__mmask16>(0xFFFF), (__m512)w);
   const VF s0 = w * r0;
   const VF root = (0.5f * s0) * (1.0f - s0 * r0) + s0;
+#else
+  const VF ac = a > cap ? cap : a;
+  const VF root = vsqrt(ac * ac + 1.0f);
+#endif
   const VF t = a > cap ? a + a : ac + root;
   const VF big = vlog(t);
   const VF r = a < 0.5f ? small : big;
   return (VF)((VFI)r | (VFI)sign);
 }
-#else
-inline VF vasinh(VF x) {
-  // Cephes asinhf: a polynomial below 0.5, log(a + √(a²+1)) above, log(2a) beyond 1500.
-  const VF a = x < 0.0f ? -x : x;
-  const VF z = a * a;
-  VF p = splat<VF>(2.0122003309e-2f);
-  p = p * z - 4.2699340972e-2f;
-  p = p * z + 7.4847586088e-2f;
-  p = p * z - 1.6666288134e-1f;
-  const VF small = p * z * a + a;
-  const VF cap = splat<VF>(1500.0f);
-  const VF ac = a > cap ? cap : a;
-  const VF t = a > cap ? a + a : ac + vsqrt(ac * ac + 1.0f);
-  const VF big = vlog(t);
-  const VF r = a < 0.5f ? small : big;
-  return x < 0.0f ? -r : r;
-}
-
-#endif
 
 // 1/√q for q > 0 (q = M + 1e-16): the hardware estimate and one Newton step (≤ 2 ulp) instead of a
 // square root and a division; +Inf gives 0 and NaN passes, as 1/√q does.
