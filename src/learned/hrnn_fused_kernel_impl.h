@@ -73,16 +73,12 @@ inline VF vsqrt(VF x) {
   return r;
 }
 
-// 1/d for d ≥ 1 (the denominators of σ and tanh): the hardware estimate and one Newton step
-// (≤ 2 ulp), several times cheaper than a vector division. d is capped at 1e30 so that the step stays
-// finite (the result, ≤ 1e-30, stands for the 0 or denormal of the exact quotient); NaN passes.
+// 1/d for d ≥ 1 (the denominators of σ and tanh without AVX-512): the hardware estimate and one
+// Newton step (≤ 2 ulp), several times cheaper than a vector division. d is capped at 1e30 so that
+// the step stays finite (the result, ≤ 1e-30, stands for the 0 or denormal of the exact quotient);
+// NaN passes.
 inline VF vrcp_ge1(VF d) {
-#if defined(__AVX512F__) && L2O_VEC_BYTES == 64
-  const VF cap = splat<VF>(1e30f);
-  d = d > cap ? cap : d;
-  const VF r = (VF)_mm512_maskz_rcp14_ps(static_cast<__mmask16>(0xFFFF), (__m512)d);  // maskz_ forms throughout: no "undefined" source
-  return r * (2.0f - d * r);
-#elif defined(__AVX__) && L2O_VEC_BYTES == 32
+#if defined(__AVX__) && L2O_VEC_BYTES == 32
   const VF cap = splat<VF>(1e30f);
   d = d > cap ? cap : d;
   const VF r = (VF)_mm256_rcp_ps((__m256)d);
@@ -92,14 +88,16 @@ inline VF vrcp_ge1(VF d) {
 #endif
 }
 
+constexpr float kLog2e = 1.44269504088896341f;
+
 // round(x·log2 e): by vrndscaleps with AVX-512, else by adding and subtracting 1.5·2^23.
 inline VF round_log2e(VF x) {
 #if defined(__AVX512F__) && L2O_VEC_BYTES == 64
-  return (VF)_mm512_maskz_roundscale_ps(static_cast<__mmask16>(0xFFFF), (__m512)(x * 1.44269504088896341f),
+  return (VF)_mm512_maskz_roundscale_ps(static_cast<__mmask16>(0xFFFF), (__m512)(x * kLog2e),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #else
   const VF magic = splat<VF>(12582912.0f);
-  return (x * 1.44269504088896341f + magic) - magic;
+  return (x * kLog2e + magic) - magic;
 #endif
 }
 
@@ -211,6 +209,12 @@ inline VF vmin(VF a, VF b) {
 inline VF vmax(VF a, VF b) {
   return (VF)_mm512_maskz_max_ps(static_cast<__mmask16>(0xFFFF), (__m512)a, (__m512)b);
 }
+// 1/d for finite d ≥ 1: rcp14 and one Newton step (≤ 2 ulp); maskz_ forms throughout, so that no
+// intrinsic has an "undefined" source.
+inline VF rcp_newton(VF d) {
+  const VF r = (VF)_mm512_maskz_rcp14_ps(static_cast<__mmask16>(0xFFFF), (__m512)d);
+  return r * (2.0f - d * r);
+}
 // t − ⌊t⌋, exact (vreduceps); NaN passes.
 inline VF frac_floor(VF t) {
   return (VF)_mm512_maskz_reduce_ps(static_cast<__mmask16>(0xFFFF), (__m512)t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
@@ -231,12 +235,10 @@ inline VF exp2_unit(VF f) {
 // 1 + 2^t stays finite and one Newton step on rcp14 gives 1/(1 + 2^t); NaN passes.
 inline VF vsigmoid(VF x) {
   const VF xc = vmax(splat<VF>(-87.0f), vmin(splat<VF>(87.0f), x));
-  const VF t = xc * -1.44269504088896341f;
-  const VF err = (VF)_mm512_fmsub_ps((__m512)xc, (__m512)splat<VF>(-1.44269504088896341f), (__m512)t);
+  const VF t = xc * -kLog2e;
+  const VF err = (VF)_mm512_fmsub_ps((__m512)xc, (__m512)splat<VF>(-kLog2e), (__m512)t);
   const VF f = frac_floor(t) + (xc * -1.925963033500011e-08f + err);
-  const VF d = 1.0f + scale_floor(exp2_unit(f), t);
-  const VF r = (VF)_mm512_maskz_rcp14_ps(static_cast<__mmask16>(0xFFFF), (__m512)d);
-  return r * (2.0f - d * r);
+  return rcp_newton(1.0f + scale_floor(exp2_unit(f), t));
 }
 #else
 inline VF vsigmoid(VF x) { return vrcp_ge1(1.0f + vexp_clamped(-x)); }
@@ -251,17 +253,14 @@ inline VF vtanh(VF x) {
   const VF sign = (VF)((VFI)x & (int32_t)0x80000000);
   VF a = (VF)((VFI)x & 0x7fffffff);
   a = vmin(splat<VF>(9.0f), a);
-  const VF t = a * 2.88539008177792681f;
+  const VF t = a * (2.0f * kLog2e);
   const VF f = frac_floor(t);
   static constexpr float kQ[] = {2.072081115329638e-4f, 1.2716756900772452e-3f, 9.649994783103466e-3f,
                                  5.549684539437294e-2f,  2.402270883321762e-1f,  6.931471824645996e-1f};
   const VF q = horner(f, kQ) * f;
   const VF p2 = scale_floor(splat<VF>(1.0f), t);
   const VF e = p2 * q + (p2 - 1.0f);
-  const VF d = e + 2.0f;
-  VF r = (VF)_mm512_maskz_rcp14_ps(static_cast<__mmask16>(0xFFFF), (__m512)d);
-  r = r * (2.0f - d * r);
-  return (VF)((VFI)(e * r) | (VFI)sign);
+  return (VF)((VFI)(e * rcp_newton(e + 2.0f)) | (VFI)sign);
 }
 #else
 inline VF vtanh(VF x) {
